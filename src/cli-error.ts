@@ -1,0 +1,18 @@
+/** Exit codes of every `xopc` command (documented in the README). */
+export const EXIT = {
+  OK: 0,
+  /** Something failed: the message says what. */
+  FAILURE: 1,
+  /** The command line itself is wrong (unknown command or option, bad value). */
+  USAGE: 2,
+  /** `status`: the gateway is not running (or its lock is stale). */
+  NOT_RUNNING: 3,
+} as const;
+
+/** An error meant for the user: printed as one line, no stack trace, with this exit code. */
+export class CliError extends Error {
+  override name = 'CliError';
+  constructor(message: string, readonly exitCode: number = EXIT.FAILURE) {
+    super(message);
+  }
+}

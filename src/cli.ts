@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+import type { CAC } from 'cac';
+import { ConfigError } from './config.js';
+import { CliError, EXIT } from './cli-error.js';
+import { VERSION } from './version.js';
+import { buildGatewayCli } from './commands/gateway.js';
+
+/** Command groups: `xopc <group> [sub] [options]`; each group is its own cac instance. */
+const GROUPS: Record<string, { summary: string; build: () => CAC }> = {
+  gateway: { summary: 'Run and manage the gateway (status, stop, restart, logs, token, install, ...)', build: buildGatewayCli },
+};
+
+function topLevelHelp(): string {
+  const rows = Object.entries(GROUPS).map(([name, group]) => `  ${name.padEnd(10)} ${group.summary}`);
+  return [`xopc/${VERSION}`, '', 'Usage:', '  $ xopc <command> [options]', '', 'Commands:', ...rows, '', 'Run `xopc <command> --help` for the options of a command.'].join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [group, ...rest] = argv;
+  if (!group || group === '--help' || group === '-h') {
+    console.log(topLevelHelp());
+    return group ? EXIT.OK : EXIT.USAGE;
+  }
+  if (group === '--version' || group === '-v') {
+    console.log(VERSION);
+    return EXIT.OK;
+  }
+  const entry = GROUPS[group];
+  if (!entry) throw new CliError(`Unknown command "${group}". Run \`xopc --help\` for the list.`, EXIT.USAGE);
+  const cli = entry.build();
+  cli.parse(['node', `xopc ${group}`, ...rest], { run: false });
+  if (cli.options.help || cli.options.version) return EXIT.OK;
+  if (!cli.matchedCommand) throw new CliError(`Unknown command "xopc ${group} ${cli.args[0] ?? ''}". Run \`xopc ${group} --help\`.`, EXIT.USAGE);
+  const result = await cli.runMatchedCommand();
+  return typeof result === 'number' ? result : EXIT.OK;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof CliError || err instanceof ConfigError) {
+      console.error(`❌ ${err.message}`);
+      process.exitCode = err instanceof CliError ? err.exitCode : EXIT.FAILURE;
+    } else if (err instanceof Error && /^(Unknown option|missing required args|option .* value is missing)/i.test(err.message)) {
+      // cac's own usage errors
+      console.error(`❌ ${err.message}`);
+      process.exitCode = EXIT.USAGE;
+    } else {
+      console.error(`❌ Unexpected error: ${err instanceof Error ? err.message : String(err)}`);
+      if (process.env.XOPC_DEBUG) console.error(err);
+      process.exitCode = EXIT.FAILURE;
+    }
+  },
+);

@@ -1,0 +1,59 @@
+import { configPath as resolveConfigPath, lockPath as resolveLockPath } from '../paths.js';
+import { loadConfig, type LoadedConfig } from '../config.js';
+import { readLock, type LockState } from '../lock.js';
+import { CliError, EXIT } from '../cli-error.js';
+
+/** Options every management command accepts. */
+export interface TargetOptions {
+  config?: string;
+}
+
+/** Which gateway a command talks to: the one whose lock belongs to this config path. */
+export interface Target {
+  configPath: string;
+  lockPath: string;
+  lock: LockState;
+}
+
+export function resolveTarget(options: TargetOptions): Target {
+  const configPath = resolveConfigPath(options.config);
+  const lockPath = resolveLockPath(configPath);
+  return { configPath, lockPath, lock: readLock(lockPath) };
+}
+
+/** Loads the config for a management command (no token generation, no writes). */
+export function loadTargetConfig(target: Target): LoadedConfig {
+  return loadConfig(target.configPath);
+}
+
+/** The host a client on this machine should use to reach a gateway bound to `host`. */
+export function clientHost(host: string): string {
+  if (host === '0.0.0.0' || host === '' ) return 'localhost';
+  if (host === '::') return 'localhost';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+export function gatewayUrl(host: string, port: number): string {
+  return `http://${clientHost(host)}:${port}`;
+}
+
+/** Parses an integer option, or fails with a usage error naming the option. */
+export function intOption(name: string, value: unknown, min = 0, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  if (value === undefined) return undefined;
+  const n = typeof value === 'number' ? value : Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) throw new CliError(`--${name} must be an integer from ${min} to ${max} (got ${String(value)})`, EXIT.USAGE);
+  return n;
+}
+
+/** GET /health with a bounded timeout; null when nothing answers. */
+export async function probeHealth(host: string, port: number, timeoutMs = 1500): Promise<{ status: string; uptime: number; pid?: number; workerPid?: number } | null> {
+  const probeHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+  const url = `http://${probeHost.includes(':') ? `[${probeHost}]` : probeHost}:${port}/health`;
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    if (!res.ok) return null;
+    return (await res.json()) as { status: string; uptime: number };
+  } catch {
+    return null;
+  }
+}

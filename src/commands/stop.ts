@@ -1,0 +1,3 @@
+import type { CAC } from 'cac';
+
+export function registerStop(_cli: CAC): void {}

@@ -1,0 +1,58 @@
+/**
+ * The one message vocabulary between the supervisor and its worker, and between an
+ * old supervisor and the new one it respawns. Each side routes `cmd` through a table.
+ */
+
+/** Sent by the supervisor to a worker. */
+export type SupervisorToWorker =
+  /** Start background services (channel polling, cron timers): this worker now owns them. */
+  | { cmd: 'start-background' }
+  /** Stop background services, answer `background-stopped`, keep serving HTTP. */
+  | { cmd: 'stop-background' }
+  /** Stop accepting, finish in-flight requests within `timeoutMs`, then exit 0. */
+  | { cmd: 'drain'; timeoutMs: number };
+
+/** Sent by a worker to its supervisor. */
+export type WorkerToSupervisor =
+  /** Listening on the inherited socket and ready to serve. */
+  | { cmd: 'ready'; pid: number }
+  | { cmd: 'background-started' }
+  | { cmd: 'background-stopped' }
+  /** Started draining (stopped accepting). */
+  | { cmd: 'draining'; inFlight: number }
+  /** Start-up failed in a way a respawn cannot fix (bad config, listen error). */
+  | { cmd: 'fatal'; message: string };
+
+/** Between an old supervisor and the new one it spawned for a respawn restart. */
+export type HandoverMessage =
+  /** new -> old: my worker is ready and serving on the inherited socket. */
+  | { cmd: 'handover-ready'; pid: number }
+  /** old -> new: my worker stopped its background services; start yours. */
+  | { cmd: 'background-free' }
+  /** old -> new: the lock is released; take it. */
+  | { cmd: 'lock-released' }
+  /** new -> old: start-up failed; keep serving. */
+  | { cmd: 'handover-failed'; message: string };
+
+/** What the supervisor passes to a worker through its environment. */
+export interface WorkerOptions {
+  configPath: string;
+  flags: { port?: number; host?: string; token?: string };
+  /** Fd number (in the worker) of the inherited listening socket. */
+  listenFd: number;
+  /** Whether to start background services right away (false during a restart handover). */
+  background: boolean;
+  /** Port/host the supervisor bound, for logs and /health. */
+  port: number;
+  host: string;
+}
+
+export const WORKER_OPTIONS_ENV = 'XOPC_WORKER_OPTIONS';
+/** Set on a supervisor spawned by a respawn restart: fd 3 is the listening socket, stdio fd 4 the IPC to the old one. */
+export const HANDOVER_ENV = 'XOPC_HANDOVER_FROM';
+/** Set by the service manager or by a respawn handover: the listening socket is already open at this fd. */
+export const LISTEN_FD_ENV = 'XOPC_LISTEN_FD';
+
+export function isMessage<T extends { cmd: string }>(value: unknown): value is T {
+  return typeof value === 'object' && value !== null && typeof (value as { cmd?: unknown }).cmd === 'string';
+}
