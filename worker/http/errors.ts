@@ -1,0 +1,42 @@
+/**
+ * The one registry of API errors: every code, its HTTP status and what it means.
+ * Handlers throw `apiError(code, message)`; the error middleware answers
+ * `{"error": {"code", "message"}}`. test/errors.test.ts keeps this table and the
+ * README's error table in step.
+ */
+export const ERROR_CODES = {
+  INVALID_REQUEST: { status: 400, meaning: 'bad JSON, missing or wrongly typed field, bad cron expression' },
+  UNAUTHORIZED: { status: 401, meaning: 'missing or wrong token' },
+  NOT_FOUND: { status: 404, meaning: 'unknown route' },
+  CHANNEL_NOT_FOUND: { status: 404, meaning: 'channel not configured or not enabled' },
+  SESSION_NOT_FOUND: { status: 404, meaning: 'no session with this key' },
+  JOB_NOT_FOUND: { status: 404, meaning: 'no cron job with this id' },
+  PAYLOAD_TOO_LARGE: { status: 413, meaning: 'body over gateway.bodyLimit' },
+  RATE_LIMITED: { status: 429, meaning: 'too many failed auth attempts from one address (with Retry-After)' },
+  AGENT_ERROR: { status: 502, meaning: 'model provider failed, timed out or is not configured (message says which)' },
+  CHANNEL_ERROR: { status: 502, meaning: 'the channel refused or failed delivery' },
+  INTERNAL_ERROR: { status: 500, meaning: 'anything else; no stack trace or secret in the body' },
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** An error whose code and message are meant for the client. */
+export class ApiError extends Error {
+  override name = 'ApiError';
+  readonly status: number;
+  /** Extra response headers (e.g. Retry-After). */
+  headers: Record<string, string> = {};
+  constructor(readonly code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.status = ERROR_CODES[code].status;
+  }
+}
+
+export function apiError(code: ErrorCode, message: string, options?: { cause?: unknown }): ApiError {
+  return new ApiError(code, message, options);
+}
+
+/** The response body for an error. */
+export function errorBody(code: ErrorCode, message: string): { error: { code: ErrorCode; message: string } } {
+  return { error: { code, message } };
+}
