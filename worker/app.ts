@@ -1,0 +1,57 @@
+import type Router from '@koa/router';
+import Koa from 'koa';
+import type { Config } from '../src/config.js';
+import type { Logger } from '../src/logger.js';
+import { createBearerAuth } from './http/auth.js';
+import { createJsonBody } from './http/body.js';
+import { createCors } from './http/cors.js';
+import { createErrorMiddleware, handleAppError } from './http/error-middleware.js';
+import { apiError } from './http/errors.js';
+import { createAuthFailureLimiter, type AuthFailureLimiterOptions } from './http/rate-limit.js';
+import { createRequestLog } from './http/request-log.js';
+import { createHealthRouter } from './routes/health.js';
+import { createLogsRouter } from './routes/logs.js';
+
+export interface AppOptions {
+  config: Config;
+  logger: Logger;
+  /** The current log file, served by GET /api/logs. */
+  logFile: string;
+  /** ms since epoch; /health's uptime counts from here. Default: when createApp runs. */
+  startedAt?: number;
+  /** Feature routers (agent, sessions, channels, cron), mounted behind auth. */
+  routers?: Router[];
+  /** Failed-auth lockout numbers; tests shrink them. Defaults: 10 in 60 s, 5 min lockout. */
+  authLimits?: AuthFailureLimiterOptions;
+}
+
+/**
+ * Builds the worker's Koa app. Nothing listens here: the worker hands `app.callback()`
+ * to the socket the supervisor gave it, and tests to a server on port 0.
+ */
+export function createApp(options: AppOptions): Koa {
+  const { config } = options;
+  const logger = options.logger.child({ component: 'http' });
+  const app = new Koa();
+  // The socket's address is the client: X-Forwarded-For from an arbitrary client would
+  // let it pick a fresh address for every failed token guess.
+  app.proxy = false;
+  app.on('error', handleAppError(logger));
+  if (!config.gateway.auth.token) logger.warn('No gateway token configured; every /api request will be refused');
+
+  const routers = [createLogsRouter({ logFile: options.logFile, maxFiles: config.logging.maxFiles }), ...(options.routers ?? [])];
+
+  app.use(createErrorMiddleware());
+  app.use(createRequestLog(logger));
+  app.use(createCors({ origins: config.gateway.cors.origins }));
+  app.use(createHealthRouter({ startedAt: options.startedAt ?? Date.now() }).routes());
+  app.use(createBearerAuth({ token: config.gateway.auth.token, limiter: createAuthFailureLimiter(options.authLimits) }));
+  app.use(createJsonBody({ limit: config.gateway.bodyLimit }));
+  for (const router of routers) app.use(router.routes());
+  app.use(async (ctx) => {
+    // Reached when no router answered; a handler that set a body and called next() did answer.
+    if (ctx.body !== undefined || ctx.status !== 404) return;
+    throw apiError('NOT_FOUND', `No route for ${ctx.method} ${ctx.path.slice(0, 200)}`);
+  });
+  return app;
+}

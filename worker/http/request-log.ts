@@ -1,0 +1,33 @@
+import type Koa from 'koa';
+import type { Logger } from '../../src/logger.js';
+
+const MAX_PATH_LENGTH = 300;
+
+/**
+ * Logs exactly one line per request once the response is over: method, path, status,
+ * ms, remote address. The path has no query string (it may carry secrets); bodies and
+ * headers are never logged. Waiting for the response's `close` means the line shows the
+ * status the client really got, whatever middleware set it, and that requests whose
+ * client went away are logged too (`aborted: true`).
+ *
+ * Levels: info below 500, warn for 5xx. A 5xx's cause is already logged once at error
+ * level, with the stack, by the app's error handler; this line only records the request.
+ */
+export function createRequestLog(logger: Logger): Koa.Middleware {
+  return async function requestLog(ctx, next) {
+    const started = process.hrtime.bigint();
+    const { method } = ctx;
+    const path = ctx.path.length > MAX_PATH_LENGTH ? `${ctx.path.slice(0, MAX_PATH_LENGTH)}...` : ctx.path;
+    const remote = ctx.request.ip;
+    ctx.res.once('close', () => {
+      const status = ctx.res.statusCode;
+      const ms = Math.round(Number(process.hrtime.bigint() - started) / 1e5) / 10;
+      const aborted = !ctx.res.writableFinished;
+      const line = { method, path, status, ms, remote, ...(aborted ? { aborted } : {}) };
+      const message = aborted ? 'Request aborted by the client' : 'Request completed';
+      if (status >= 500) logger.warn(line, message);
+      else logger.info(line, message);
+    });
+    await next();
+  };
+}
