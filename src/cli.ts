@@ -1,5 +1,7 @@
 #!/usr/bin/env node
+import './early-signals.js';
 import type { CAC } from 'cac';
+import { releaseEarlySignals } from './early-signals.js';
 import { ConfigError } from './config.js';
 import { CliError, EXIT } from './cli-error.js';
 import { VERSION } from './version.js';
@@ -29,8 +31,13 @@ async function main(argv: string[]): Promise<number> {
   if (!entry) throw new CliError(`Unknown command "${group}". Run \`xopc --help\` for the list.`, EXIT.USAGE);
   const cli = entry.build();
   cli.parse(['node', `xopc ${group}`, ...rest], { run: false });
-  if (cli.options.help || cli.options.version) return EXIT.OK;
+  if (cli.options.help || cli.options.version) {
+    releaseEarlySignals();
+    return EXIT.OK;
+  }
   if (!cli.matchedCommand) throw new CliError(`Unknown command "xopc ${group} ${cli.args[0] ?? ''}". Run \`xopc ${group} --help\`.`, EXIT.USAGE);
+  // Only the foreground gateway keeps the early SIGTERM/SIGINT listeners; other commands die on Ctrl+C as usual.
+  if (!(group === 'gateway' && cli.matchedCommand.name === '')) releaseEarlySignals();
   const result = await cli.runMatchedCommand();
   return typeof result === 'number' ? result : EXIT.OK;
 }

@@ -31,6 +31,8 @@ export type HandoverMessage =
   | { cmd: 'background-free' }
   /** old -> new: the lock is released; take it. */
   | { cmd: 'lock-released' }
+  /** new -> old: I hold the lock now; you may exit. */
+  | { cmd: 'lock-taken' }
   /** new -> old: start-up failed; keep serving. */
   | { cmd: 'handover-failed'; message: string };
 

@@ -1,0 +1,445 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, unlinkSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { takeOverSignals } from '../src/early-signals.js';
+import { ensureToken, loadConfig, type Config, type ConfigFlags } from '../src/config.js';
+import { CliError, EXIT } from '../src/cli-error.js';
+import { HANDOVER_ENV, LISTEN_FD_ENV, isMessage, type HandoverMessage } from '../src/ipc.js';
+import { acquireLock, lockInfoForSelf, readLock, releaseLock, writeLockInfo, type LockInfo } from '../src/lock.js';
+import { createLogger, type Logger } from '../src/logger.js';
+import { createPrettyFormatter } from '../src/log-format.js';
+import { defaultLogFile, legacyPidFile, lockPath as lockPathFor } from '../src/paths.js';
+import { VERSION } from '../src/version.js';
+import { createCrashPolicy } from './crash-policy.js';
+import { adoptListenSocket, bindListenSocket, BindError, type ListenSocket } from './listen-socket.js';
+import { createLogSink } from './log-sink.js';
+import { portOwners, terminateProcesses, waitForPortFree } from './port.js';
+import { isSupervised, restartAllowed, restartMode } from './restart-mode.js';
+import { spawnWorker, type WorkerExit, type WorkerProcess } from './worker-process.js';
+
+export interface SupervisorOptions {
+  configPath: string;
+  flags: ConfigFlags;
+  force: boolean;
+}
+
+// Bounded waits, named.
+const WORKER_READY_TIMEOUT_MS = 30_000;
+const BACKGROUND_STOP_TIMEOUT_MS = 10_000;
+const HANDOVER_TIMEOUT_MS = 30_000;
+// Under a service manager, how much longer than the drain bound to wait for a previous
+// instance that still holds the lock (it is draining) before giving up with exit 4.
+const SUPERVISED_LOCK_WAIT_EXTRA_MS = 3000;
+
+type Phase = 'starting' | 'running' | 'restarting' | 'stopping';
+
+/**
+ * The supervisor: owns the lock, the signals and the listening socket, and keeps one
+ * worker serving. Resolves with the process exit code. Imports nothing from worker/.
+ */
+export async function runSupervisor(options: SupervisorOptions): Promise<number> {
+  const env = process.env;
+  const handoverFrom = env[HANDOVER_ENV] ? Number(env[HANDOVER_ENV]) : null;
+  const inheritedFd = env[LISTEN_FD_ENV] ? Number(env[LISTEN_FD_ENV]) : null;
+  const inheritedPort = Number(env.XOPC_LISTEN_PORT ?? NaN);
+  const inheritedHost = env.XOPC_LISTEN_HOST;
+  // Our own children (workers, a respawned supervisor) must not inherit these.
+  for (const key of [HANDOVER_ENV, LISTEN_FD_ENV, 'XOPC_LISTEN_PORT', 'XOPC_LISTEN_HOST']) delete env[key];
+
+  let phase: Phase = 'starting';
+  const signalsBeforeReady: Array<'stop' | 'now'> = [];
+  let onStop: (sig: 'SIGTERM' | 'SIGINT') => void = (sig) => signalsBeforeReady.push(sig === 'SIGINT' && signalsBeforeReady.length > 0 ? 'now' : 'stop');
+  let onRestart: () => void = () => {};
+  takeOverSignals({
+    SIGTERM: () => onStop('SIGTERM'),
+    SIGINT: () => onStop('SIGINT'),
+    SIGUSR1: () => onRestart(),
+  });
+
+  const loaded = ensureToken(loadConfig(options.configPath, options.flags));
+  const config = loaded.config;
+  const terminal = handoverFrom === null;
+  const logFile = config.logging.file ?? defaultLogFile();
+  const format = createPrettyFormatter({ colorize: Boolean(process.stdout.isTTY) });
+  const sink = createLogSink({
+    file: logFile,
+    maxBytes: config.logging.maxSizeBytes,
+    maxFiles: config.logging.maxFiles,
+    terminal: terminal ? { write: (text) => process.stdout.write(text), format } : undefined,
+  });
+  const logger = createLogger('supervisor', config.logging.level, sink);
+  const lockFile = lockPathFor(options.configPath);
+  const mode = restartMode(env);
+  const drainMs = config.gateway.drainTimeoutMs;
+
+  removeLegacyPidFile(logger);
+
+  // 1. Lock and 2. socket: a handover inherits both from the previous supervisor.
+  let socket: ListenSocket;
+  let lockInfo: LockInfo;
+  if (handoverFrom !== null && inheritedFd !== null) {
+    socket = adoptListenSocket(inheritedFd, inheritedHost ?? config.gateway.host, inheritedPort);
+    lockInfo = lockInfoForSelf(options.configPath);
+    logger.info({ from: handoverFrom, port: socket.port }, 'respawned: taking over from the previous supervisor');
+  } else {
+    lockInfo = await takeLock(lockFile, options, config, logger);
+    try {
+      socket = await bindSocket(config, options.force, logger);
+    } catch (err) {
+      releaseLock(lockFile);
+      throw err;
+    }
+  }
+  let ownsLock = handoverFrom === null;
+
+  Object.assign(lockInfo, {
+    host: socket.host,
+    port: socket.port,
+    workerPid: null,
+    version: VERSION,
+    restart: { allowed: restartAllowed(env), mode },
+    argv: process.argv.slice(1),
+    execArgv: process.execArgv,
+    cwd: process.cwd(),
+  });
+  const updateLock = (patch: Partial<LockInfo>) => {
+    Object.assign(lockInfo, patch);
+    if (ownsLock) writeLockInfo(lockFile, lockInfo);
+  };
+  if (ownsLock) writeLockInfo(lockFile, lockInfo);
+
+  // 3. Workers.
+  const crashPolicy = createCrashPolicy();
+  let current: WorkerProcess | null = null;
+  const live = new Set<WorkerProcess>();
+  let respawnTimer: NodeJS.Timeout | null = null;
+  let finish: (code: number) => void = () => {};
+  const finished = new Promise<number>((resolve) => (finish = resolve));
+
+  function startWorker(background: boolean): WorkerProcess {
+    const worker = spawnWorker(
+      { configPath: options.configPath, flags: options.flags, listenFd: socket.fd, background, port: socket.port, host: socket.host },
+      sink,
+      logger,
+    );
+    live.add(worker);
+    void worker.exited.then((exit) => {
+      live.delete(worker);
+      onWorkerExit(worker, exit);
+    });
+    logger.info({ workerPid: worker.pid, background }, 'worker started');
+    return worker;
+  }
+
+  function onWorkerExit(worker: WorkerProcess, exit: WorkerExit): void {
+    if (exit.deliberate || worker !== current || phase === 'stopping') {
+      logger.info({ workerPid: worker.pid, code: exit.code, signal: exit.signal }, 'worker exited');
+      return;
+    }
+    current = null;
+    updateLock({ workerPid: null });
+    if (exit.fatal) {
+      logger.fatal({ workerPid: worker.pid, reason: exit.fatal }, 'worker cannot start: giving up');
+      if (terminal) process.stderr.write(`❌ ${describeFatal(exit.fatal, socket.port)}\n`);
+      void shutdown(EXIT.FAILURE, 'worker start-up failed');
+      return;
+    }
+    const delay = crashPolicy.onCrash();
+    if (delay === null) {
+      logger.fatal({ workerPid: worker.pid, code: exit.code, signal: exit.signal }, 'worker crashed too often: giving up so a service manager can take over');
+      if (terminal) process.stderr.write('❌ Gateway worker keeps crashing; giving up (see `xopc gateway logs`).\n');
+      void shutdown(EXIT.FAILURE, 'too many worker crashes');
+      return;
+    }
+    logger.error({ workerPid: worker.pid, code: exit.code, signal: exit.signal, retryInMs: delay }, 'worker crashed: starting a new one');
+    respawnTimer = setTimeout(() => {
+      respawnTimer = null;
+      if (phase === 'stopping') return;
+      // A stop signal that arrived while we were taking the lock and binding wins.
+  const early = signalsBeforeReady.splice(0);
+  if (early.length > 0) void shutdown(early.includes('now') ? 130 : EXIT.OK, 'signal during start-up', early.includes('now'));
+  else void bringUp(startWorker(ownsBackground));
+    }, delay);
+  }
+
+  // Whether this supervisor's worker may run background services now (a handover
+  // child waits for the old supervisor to say its worker stopped them).
+  let ownsBackground = handoverFrom === null;
+
+  async function bringUp(worker: WorkerProcess): Promise<boolean> {
+    current = worker;
+    try {
+      await worker.waitFor('ready', WORKER_READY_TIMEOUT_MS);
+    } catch (err) {
+      // The exit handler deals with crashes; a worker that hangs in start-up is killed and counts as one.
+      if (worker.state() !== 'dead') {
+        logger.error({ err, workerPid: worker.pid }, 'worker did not become ready: killing it');
+        worker.send({ cmd: 'drain', timeoutMs: 0 });
+        setTimeout(() => void worker.kill(), 200).unref();
+      }
+      return false;
+    }
+    crashPolicy.onReady();
+    updateLock({ workerPid: worker.pid });
+    if (phase === 'starting') announceReady(worker);
+    return true;
+  }
+
+  function announceReady(worker: WorkerProcess): void {
+    phase = 'running';
+    const url = `http://${socket.host === '0.0.0.0' || socket.host === '::' ? 'localhost' : socket.host}:${socket.port}`;
+    logger.info({ url, pid: process.pid, workerPid: worker.pid }, 'gateway listening');
+    if (terminal) process.stdout.write(`✅ Gateway listening on ${url} (pid ${process.pid})\n`);
+    if (handoverFrom !== null && process.connected) process.send!({ cmd: 'handover-ready', pid: process.pid } satisfies HandoverMessage);
+  }
+
+  async function shutdown(code: number, reason: string, immediately = false): Promise<void> {
+    if (phase === 'stopping' && !immediately) return;
+    phase = 'stopping';
+    if (respawnTimer) clearTimeout(respawnTimer);
+    logger.info({ reason, drainTimeoutMs: immediately ? 0 : drainMs }, immediately ? 'stopping now' : 'stopping: draining');
+    await Promise.all([...live].map((worker) => (immediately ? worker.kill() : worker.drain(drainMs))));
+    if (ownsLock) releaseLock(lockFile);
+    ownsLock = false;
+    logger.info({ code }, 'gateway stopped');
+    finish(code);
+  }
+
+  async function restartInProcess(): Promise<void> {
+    const old = current;
+    const next = startWorker(false);
+    if (!(await bringUp(next))) {
+      logger.error('restart failed: the new worker did not start; the old one keeps serving');
+      current = old;
+      if (old) updateLock({ workerPid: old.pid });
+      return;
+    }
+    if (old && old.state() !== 'dead') {
+      old.send({ cmd: 'stop-background' });
+      await old.waitFor('background-stopped', BACKGROUND_STOP_TIMEOUT_MS).catch((err) => logger.warn({ err }, 'old worker did not confirm stopping background services'));
+    }
+    next.send({ cmd: 'start-background' });
+    if (old) await old.drain(drainMs);
+    logger.info({ workerPid: next.pid }, 'restart done: new worker serving');
+  }
+
+  async function restartByRespawn(): Promise<boolean> {
+    const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+      detached: true,
+      stdio: ['ignore', 'ignore', 'ignore', socket.fd, 'ipc'],
+      env: { ...env, [HANDOVER_ENV]: String(process.pid), [LISTEN_FD_ENV]: '3', XOPC_LISTEN_PORT: String(socket.port), XOPC_LISTEN_HOST: socket.host },
+      cwd: process.cwd(),
+    });
+    const newPid = child.pid ?? -1;
+    logger.info({ newPid }, 'restart: spawned a new supervisor');
+    try {
+      await waitForHandover(child, 'handover-ready', HANDOVER_TIMEOUT_MS);
+    } catch (err) {
+      logger.error({ err, newPid }, 'restart failed: the new supervisor did not get ready; this one keeps serving');
+      child.kill('SIGKILL');
+      return false;
+    }
+    const old = current;
+    if (old && old.state() !== 'dead') {
+      old.send({ cmd: 'stop-background' });
+      await old.waitFor('background-stopped', BACKGROUND_STOP_TIMEOUT_MS).catch((err) => logger.warn({ err }, 'old worker did not confirm stopping background services'));
+    }
+    sendHandover(child, { cmd: 'background-free' });
+    phase = 'stopping';
+    await Promise.all([...live].map((worker) => worker.drain(drainMs)));
+    releaseLock(lockFile);
+    ownsLock = false;
+    sendHandover(child, { cmd: 'lock-released' });
+    await waitForHandover(child, 'lock-taken', 5000).catch((err) => logger.warn({ err, newPid }, 'new supervisor did not confirm the lock'));
+    child.disconnect();
+    child.unref();
+    logger.info({ newPid }, 'restart done: handed over to the new supervisor');
+    finish(EXIT.OK);
+    return true;
+  }
+
+  onStop = (sig) => {
+    if (phase === 'stopping') {
+      if (sig === 'SIGINT') void shutdown(130, 'second Ctrl+C', true);
+      return;
+    }
+    void shutdown(EXIT.OK, sig);
+  };
+  onRestart = () => {
+    if (!restartAllowed(env)) {
+      logger.warn('SIGUSR1 received but restarts by signal are disabled: set XOPC_ALLOW_SIGUSR1_RESTART=1 in the gateway environment to enable them');
+      return;
+    }
+    if (phase !== 'running' || !ownsLock) {
+      logger.warn({ phase }, 'SIGUSR1 received while not running steadily: ignored');
+      return;
+    }
+    logger.info({ mode }, 'SIGUSR1: restarting');
+    if (mode === 'supervised') {
+      void shutdown(EXIT.OK, 'restart under a service manager: exiting so it starts a fresh gateway');
+      return;
+    }
+    phase = 'restarting';
+    const done = mode === 'in-process' ? restartInProcess().then(() => true) : restartByRespawn();
+    void done
+      .catch((err) => {
+        logger.error({ err }, 'restart failed');
+        return false;
+      })
+      .then((handedOver) => {
+        if (!handedOver || mode === 'in-process') {
+          if (phase === 'restarting') phase = 'running';
+        }
+      });
+  };
+
+  process.on('uncaughtException', (err) => {
+    logger.fatal({ err }, 'supervisor crashed');
+    for (const worker of live) void worker.kill();
+    if (ownsLock) releaseLock(lockFile);
+    process.exit(EXIT.FAILURE);
+  });
+
+  // Go.
+  if (handoverFrom !== null) {
+    setUpHandoverChild();
+  }
+  // A stop signal that arrived while we were taking the lock and binding wins.
+  const early = signalsBeforeReady.splice(0);
+  if (early.length > 0) void shutdown(early.includes('now') ? 130 : EXIT.OK, 'signal during start-up', early.includes('now'));
+  else void bringUp(startWorker(ownsBackground));
+
+  const code = await finished;
+  sink.close();
+  socket.close();
+  return code;
+
+  function setUpHandoverChild(): void {
+    const takeLockFromOld = async () => {
+      for (let attempt = 0; attempt < 50; attempt++) {
+        const result = acquireLock(lockFile, lockInfo);
+        if (result.ok) {
+          ownsLock = true;
+          writeLockInfo(lockFile, lockInfo);
+          logger.info('lock taken over from the previous supervisor');
+          return true;
+        }
+        await sleep(100);
+      }
+      logger.fatal('could not take the lock from the previous supervisor: stopping');
+      void shutdown(EXIT.FAILURE, 'lock handover failed');
+      return false;
+    };
+    process.on('message', (message: unknown) => {
+      if (!isMessage<HandoverMessage>(message)) return;
+      if (message.cmd === 'background-free') {
+        ownsBackground = true;
+        current?.send({ cmd: 'start-background' });
+      } else if (message.cmd === 'lock-released') {
+        void takeLockFromOld().then((ok) => {
+          if (ok && process.connected) process.send!({ cmd: 'lock-taken' } satisfies HandoverMessage);
+          if (process.connected) process.disconnect();
+        });
+      }
+    });
+    process.on('disconnect', () => {
+      // The old supervisor is gone: whatever it did not hand over, take now.
+      if (!ownsBackground) {
+        ownsBackground = true;
+        current?.send({ cmd: 'start-background' });
+      }
+      if (!ownsLock && phase !== 'stopping') void takeLockFromOld();
+    });
+  }
+}
+
+function sendHandover(child: ChildProcess, message: HandoverMessage): void {
+  if (child.connected) child.send(message);
+}
+
+function waitForHandover(child: ChildProcess, cmd: HandoverMessage['cmd'], timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => done(new Error(`no "${cmd}" from the new supervisor within ${timeoutMs} ms`)), timeoutMs);
+    const onMessage = (message: unknown) => {
+      if (isMessage<HandoverMessage>(message) && message.cmd === cmd) done();
+      if (isMessage<HandoverMessage>(message) && message.cmd === 'handover-failed') done(new Error(message.message));
+    };
+    const onExit = (code: number | null) => done(new Error(`the new supervisor exited (code ${code})`));
+    function done(err?: Error) {
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+      if (err) reject(err);
+      else resolve();
+    }
+    child.on('message', onMessage);
+    child.once('exit', onExit);
+  });
+}
+
+/** Takes the gateway lock: over a stale one with a warning; from a live one only with --force. */
+async function takeLock(lockFile: string, options: SupervisorOptions, config: Config, logger: Logger): Promise<LockInfo> {
+  const info = lockInfoForSelf(options.configPath);
+  const supervised = isSupervised(process.env);
+  const waitUntil = Date.now() + config.gateway.drainTimeoutMs + SUPERVISED_LOCK_WAIT_EXTRA_MS;
+  for (;;) {
+    const result = acquireLock(lockFile, info);
+    if (result.ok) {
+      if (result.tookOver) logger.warn({ previous: result.tookOver.info?.pid, reason: result.tookOver.reason }, 'took over a stale gateway lock');
+      return info;
+    }
+    const holder = result.holder;
+    if (options.force && holder.pid > 0) {
+      logger.warn({ pid: holder.pid }, '--force: stopping the running gateway');
+      await terminateProcesses([holder.pid, ...(holder.workerPid ? [holder.workerPid] : [])]);
+      continue;
+    }
+    if (supervised && Date.now() < waitUntil) {
+      // A previous instance still draining after a restart: wait for it rather than fail in a loop.
+      if (Date.now() + 100 >= waitUntil || readLock(lockFile).state !== 'held') continue;
+      await sleep(100);
+      continue;
+    }
+    throw new CliError(`Gateway already running (pid ${holder.pid}). Use --force to kill existing process.`, supervised ? EXIT.ALREADY_RUNNING_SUPERVISED : EXIT.FAILURE);
+  }
+}
+
+/** Binds the configured host:port; on a conflict fails with the seed's message, or frees the port with --force. */
+async function bindSocket(config: Config, force: boolean, logger: Logger): Promise<ListenSocket> {
+  const { host, port } = config.gateway;
+  try {
+    return await bindListenSocket(host, port);
+  } catch (err) {
+    if (!(err instanceof BindError)) throw err;
+    if (err.code !== 'EADDRINUSE') throw new CliError(`Cannot listen on ${host}:${port}: ${err.code}`);
+    if (!force) throw new CliError(`Port ${port} is already in use. Use --force to kill existing process.`);
+  }
+  const owners = portOwners(port);
+  logger.warn({ port, pids: owners }, '--force: stopping the processes listening on the port');
+  await terminateProcesses(owners);
+  if (!(await waitForPortFree(port))) throw new CliError(`Port ${port} is still in use after --force (pids ${portOwners(port).join(', ') || 'unknown'}).`);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await bindListenSocket(host, port);
+    } catch (err) {
+      if (!(err instanceof BindError) || err.code !== 'EADDRINUSE' || attempt >= 20) throw new CliError(`Port ${port} is still in use after --force.`);
+      await sleep(100);
+    }
+  }
+}
+
+function removeLegacyPidFile(logger: Logger): void {
+  const file = legacyPidFile();
+  if (!existsSync(file)) return;
+  try {
+    unlinkSync(file);
+    logger.info({ file }, 'removed the legacy gateway.pid file of an older version');
+  } catch (err) {
+    logger.warn({ err, file }, 'could not remove the legacy gateway.pid file');
+  }
+}
+
+function describeFatal(message: string, port: number): string {
+  if (/EADDRINUSE/.test(message)) return `Port ${port} is already in use. Use --force to kill existing process.`;
+  return `Gateway worker failed to start: ${message}`;
+}

@@ -1,0 +1,115 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { isMessage, WORKER_OPTIONS_ENV, type SupervisorToWorker, type WorkerOptions, type WorkerToSupervisor } from '../src/ipc.js';
+import type { Logger } from '../src/logger.js';
+import type { LogSink } from './log-sink.js';
+
+/** online -> ready -> draining -> dead, as in Node's cluster. */
+export type WorkerState = 'starting' | 'ready' | 'draining' | 'dead';
+
+export interface WorkerExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** True when the supervisor asked for it (drain or kill), false for a crash. */
+  deliberate: boolean;
+  /** A message the worker reported as fatal before exiting (start-up failure that a respawn cannot fix). */
+  fatal: string | null;
+}
+
+export interface WorkerProcess {
+  readonly pid: number;
+  state(): WorkerState;
+  send(message: SupervisorToWorker): void;
+  /** Resolves with the next message of this kind, rejects on exit or timeout. */
+  waitFor<K extends WorkerToSupervisor['cmd']>(cmd: K, timeoutMs: number): Promise<Extract<WorkerToSupervisor, { cmd: K }>>;
+  /** Asks for a graceful drain; SIGKILLs the worker if it is still alive `timeoutMs + graceMs` later. */
+  drain(timeoutMs: number, graceMs?: number): Promise<WorkerExit>;
+  /** SIGKILL now (deliberate). */
+  kill(): Promise<WorkerExit>;
+  readonly exited: Promise<WorkerExit>;
+}
+
+// The worker script beside this file in dist/. XOPC_WORKER_SCRIPT replaces it for tests
+// that need a worker that misbehaves (crashes at boot, never gets ready).
+const DEFAULT_WORKER_SCRIPT = fileURLToPath(new URL('../worker/main.js', import.meta.url));
+// After the drain bound, how long a worker may take to exit on its own before SIGKILL.
+const KILL_GRACE_MS = 1000;
+
+export function spawnWorker(options: WorkerOptions, sink: LogSink, logger: Logger): WorkerProcess {
+  const script = process.env.XOPC_WORKER_SCRIPT || DEFAULT_WORKER_SCRIPT;
+  // fd 3 in the worker = the listening socket; fd 4 = IPC.
+  const child: ChildProcess = spawn(process.execPath, [script], {
+    stdio: ['ignore', 'pipe', 'pipe', options.listenFd, 'ipc'],
+    env: { ...process.env, [WORKER_OPTIONS_ENV]: JSON.stringify({ ...options, listenFd: 3 }) },
+  });
+  const pid = child.pid ?? -1;
+  let state: WorkerState = 'starting';
+  let deliberate = false;
+  let fatal: string | null = null;
+  const log = logger.child({ workerPid: pid });
+  if (child.stdout) sink.attach(child.stdout, 'stdout', pid);
+  if (child.stderr) sink.attach(child.stderr, 'stderr', pid);
+
+  const exited = new Promise<WorkerExit>((resolve) => {
+    child.once('exit', (code, signal) => {
+      state = 'dead';
+      resolve({ code, signal, deliberate, fatal });
+    });
+  });
+  child.on('error', (err) => log.error({ err }, 'worker process error'));
+  child.on('message', (message: unknown) => {
+    if (!isMessage<WorkerToSupervisor>(message)) return;
+    if (message.cmd === 'ready') state = 'ready';
+    if (message.cmd === 'fatal') fatal = message.message;
+  });
+
+  function send(message: SupervisorToWorker): void {
+    if (child.connected) child.send(message);
+  }
+
+  function waitFor<K extends WorkerToSupervisor['cmd']>(cmd: K, timeoutMs: number) {
+    return new Promise<Extract<WorkerToSupervisor, { cmd: K }>>((resolve, reject) => {
+      const onMessage = (message: unknown) => {
+        if (isMessage<WorkerToSupervisor>(message) && message.cmd === cmd) {
+          cleanup();
+          resolve(message as Extract<WorkerToSupervisor, { cmd: K }>);
+        }
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`worker ${pid} did not report "${cmd}" within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const cleanup = () => {
+        clearTimeout(timer);
+        child.off('message', onMessage);
+      };
+      child.on('message', onMessage);
+      void exited.then((exit) => {
+        cleanup();
+        reject(new Error(fatal ?? `worker ${pid} exited (code ${exit.code}, signal ${exit.signal}) before "${cmd}"`));
+      });
+    });
+  }
+
+  async function kill(): Promise<WorkerExit> {
+    deliberate = true;
+    if (state !== 'dead') child.kill('SIGKILL');
+    return exited;
+  }
+
+  async function drain(timeoutMs: number, graceMs = KILL_GRACE_MS): Promise<WorkerExit> {
+    deliberate = true;
+    if (state === 'dead') return exited;
+    state = 'draining';
+    send({ cmd: 'drain', timeoutMs });
+    const timer = setTimeout(() => {
+      log.warn({ timeoutMs }, 'worker still alive after the drain bound: killing it');
+      child.kill('SIGKILL');
+    }, timeoutMs + graceMs);
+    const exit = await exited;
+    clearTimeout(timer);
+    return exit;
+  }
+
+  return { pid, state: () => state, send, waitFor, drain, kill, exited };
+}

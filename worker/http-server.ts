@@ -1,0 +1,116 @@
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import net, { type Socket } from 'node:net';
+
+// How long a keep-alive connection that is idle when the drain starts may still send
+// one more request (answered with `Connection: close`) before we end it. A client in a
+// request loop sends its next request within microseconds; ending an idle socket at
+// once races that request and shows up as a reset.
+const IDLE_GRACE_MS = 1000;
+
+interface ConnectionState {
+  active: number;
+  served: number;
+  idleTimer?: NodeJS.Timeout;
+}
+
+export interface DrainableServer {
+  server: http.Server;
+  /** Listens on an inherited, already bound socket (fd) and resolves once listening. */
+  listen(fd: number): Promise<void>;
+  /**
+   * Stops accepting, lets in-flight requests finish (answered with `Connection: close`),
+   * ends keep-alive connections once idle, and resolves when every connection is gone or
+   * after `timeoutMs`, when the rest are destroyed. Resolves to the number cut off.
+   */
+  drain(timeoutMs: number): Promise<number>;
+  /** Requests currently being handled. */
+  inFlight(): number;
+}
+
+/**
+ * The worker's HTTP server. Not `server.close()`: since Node 19 it also destroys idle
+ * connections at once, including connections accepted a moment ago whose first request
+ * is still on the wire, which turns every restart into a few resets.
+ */
+export function createDrainableServer(handler: (req: IncomingMessage, res: ServerResponse) => void): DrainableServer {
+  const connections = new Map<Socket, ConnectionState>();
+  let draining = false;
+  let onEmpty: (() => void) | null = null;
+
+  const server = http.createServer((req, res) => {
+    const state = connections.get(req.socket);
+    if (state) {
+      state.active++;
+      state.served++;
+      if (state.idleTimer) clearTimeout(state.idleTimer);
+      state.idleTimer = undefined;
+    }
+    if (draining) res.shouldKeepAlive = false;
+    res.on('close', () => {
+      if (!state) return;
+      state.active--;
+      if (draining) endWhenIdle(req.socket, state);
+    });
+    handler(req, res);
+  });
+  // Keep-alive a little longer than common client pools (undici's default is 4 s) so a
+  // client never sends on a socket the server is closing at the same moment.
+  server.keepAliveTimeout = 5000;
+
+  server.on('connection', (socket: Socket) => {
+    connections.set(socket, { active: 0, served: 0 });
+    socket.once('close', () => {
+      const state = connections.get(socket);
+      if (state?.idleTimer) clearTimeout(state.idleTimer);
+      connections.delete(socket);
+      if (connections.size === 0) onEmpty?.();
+    });
+  });
+
+  function endWhenIdle(socket: Socket, state: ConnectionState): void {
+    if (state.active > 0 || state.served === 0 || state.idleTimer) return;
+    state.idleTimer = setTimeout(() => {
+      if (state.active === 0) socket.end();
+    }, IDLE_GRACE_MS);
+    state.idleTimer.unref();
+  }
+
+  return {
+    server,
+    listen(fd) {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ fd }, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+    },
+    inFlight() {
+      let n = 0;
+      for (const state of connections.values()) n += state.active;
+      return n;
+    },
+    drain(timeoutMs) {
+      if (!draining) {
+        draining = true;
+        // Stop accepting without http.Server's closeIdleConnections(); our copy of the
+        // listening fd closes, the socket itself stays open in the supervisor.
+        net.Server.prototype.close.call(server);
+        for (const [socket, state] of connections) endWhenIdle(socket, state);
+      }
+      return new Promise((resolve) => {
+        if (connections.size === 0) return resolve(0);
+        const timer = setTimeout(() => {
+          const cut = connections.size;
+          for (const socket of connections.keys()) socket.destroy();
+          resolve(cut);
+        }, timeoutMs);
+        onEmpty = () => {
+          clearTimeout(timer);
+          resolve(0);
+        };
+      });
+    },
+  };
+}

@@ -1,0 +1,100 @@
+import '../src/early-signals.js';
+import { takeOverSignals } from '../src/early-signals.js';
+import pino from 'pino';
+import { loadConfig } from '../src/config.js';
+import { createLogger, type Logger } from '../src/logger.js';
+import { defaultLogFile, stateDir } from '../src/paths.js';
+import { isMessage, WORKER_OPTIONS_ENV, type SupervisorToWorker, type WorkerOptions, type WorkerToSupervisor } from '../src/ipc.js';
+import { createApp } from './app.js';
+import { createFeatures, type Features } from './features.js';
+import { createDrainableServer, type DrainableServer } from './http-server.js';
+
+// When the supervisor dies (even by SIGKILL) the IPC channel closes: a worker never
+// outlives it. In-flight requests get this long to finish; nothing new is accepted.
+const ORPHAN_EXIT_MS = 500;
+
+function send(message: WorkerToSupervisor): void {
+  if (process.connected) process.send!(message);
+}
+
+/** The worker process: builds the app and its features, serves on the inherited socket, obeys the supervisor. */
+async function main(): Promise<void> {
+  const options = JSON.parse(process.env[WORKER_OPTIONS_ENV] ?? 'null') as WorkerOptions | null;
+  if (!options || !process.send) {
+    console.error('xopc worker: start the gateway with `xopc gateway`; the worker is not run by hand.');
+    process.exit(1);
+  }
+  const startedAt = Date.now();
+  let logger: Logger | undefined;
+  let features: Features | undefined;
+  let http: DrainableServer | undefined;
+  let backgroundRunning = false;
+  let drainStarted = false;
+
+  async function drain(timeoutMs: number): Promise<void> {
+    if (drainStarted) return;
+    drainStarted = true;
+    send({ cmd: 'draining', inFlight: http?.inFlight() ?? 0 });
+    logger?.info({ inFlight: http?.inFlight() ?? 0, timeoutMs }, 'worker draining');
+    await stopBackground();
+    const cut = http ? await http.drain(timeoutMs) : 0;
+    if (cut > 0) logger?.warn({ cut }, 'drain timed out: connections cut');
+    await features?.close().catch((err: unknown) => logger?.error({ err }, 'closing features failed'));
+    logger?.info('worker stopped');
+    logger?.flush();
+    process.exit(0);
+  }
+
+  async function stopBackground(): Promise<void> {
+    if (!backgroundRunning || !features) return;
+    backgroundRunning = false;
+    await features.stopBackground().catch((err: unknown) => logger?.error({ err }, 'stopping background services failed'));
+  }
+
+  const handlers: Record<SupervisorToWorker['cmd'], (message: any) => void | Promise<void>> = {
+    'start-background': async () => {
+      if (backgroundRunning || drainStarted || !features) return;
+      backgroundRunning = true;
+      await features.startBackground().catch((err: unknown) => logger?.error({ err }, 'starting background services failed'));
+      send({ cmd: 'background-started' });
+    },
+    'stop-background': async () => {
+      await stopBackground();
+      send({ cmd: 'background-stopped' });
+    },
+    drain: (message: { timeoutMs: number }) => drain(message.timeoutMs),
+  };
+  process.on('message', (message: unknown) => {
+    if (isMessage<SupervisorToWorker>(message)) void handlers[message.cmd]?.(message);
+  });
+  process.on('disconnect', () => {
+    logger?.warn('supervisor is gone: worker exiting');
+    setTimeout(() => process.exit(1), ORPHAN_EXIT_MS).unref();
+    void drain(ORPHAN_EXIT_MS);
+  });
+  // Ctrl+C reaches the whole process group and systemd signals the whole cgroup: the
+  // supervisor orders the drain, and a worker signalled on its own drains by itself.
+  const drainOnSignal = () => void drain(5000);
+  takeOverSignals({ SIGTERM: drainOnSignal, SIGINT: drainOnSignal });
+
+  try {
+    const { config } = loadConfig(options.configPath, options.flags);
+    logger = createLogger('worker', config.logging.level, pino.destination({ dest: 1, sync: false }));
+    features = await createFeatures({ config, logger, stateDir: stateDir() });
+    const app = createApp({ config, logger, logFile: config.logging.file ?? defaultLogFile(), startedAt, routers: features.routers });
+    http = createDrainableServer(app.callback());
+    await http.listen(options.listenFd);
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    logger?.error({ err }, 'worker start-up failed');
+    send({ cmd: 'fatal', message });
+    // Let the message reach the supervisor before exiting.
+    setTimeout(() => process.exit(1), 100);
+    return;
+  }
+  logger.info({ ms: Date.now() - startedAt }, 'worker ready');
+  send({ cmd: 'ready', pid: process.pid });
+  if (options.background) await handlers['start-background']({});
+}
+
+void main();
