@@ -15,6 +15,8 @@ export interface RotatingFileOptions {
    * per run of failures; the default prints one line to stderr.
    */
   onError?: (err: Error) => void;
+  /** How often to check whether another process rotated the file (default 1000 ms; tests use 0). */
+  checkIntervalMs?: number;
 }
 
 export interface RotatingFile {
@@ -24,8 +26,9 @@ export interface RotatingFile {
 
 // How often to check that the path still names our open file (another process —
 // the other supervisor during a respawn handover — may have rotated it) and to
-// re-read its size (that process's lines count towards maxBytes too).
-const REOPEN_CHECK_MS = 1000;
+// re-read its size (that process's lines count towards maxBytes too). One stat per
+// second, not one per line.
+const CHECK_INTERVAL_MS = 1000;
 
 /**
  * An append-only log file rotated by size: `gateway.log` -> `gateway.log.1` -> ... ->
@@ -34,7 +37,7 @@ const REOPEN_CHECK_MS = 1000;
  * Disk use is bounded by about (maxFiles + 1) x maxBytes.
  */
 export function createRotatingFile(options: RotatingFileOptions): RotatingFile {
-  const { path, maxBytes, maxFiles } = options;
+  const { path, maxBytes, maxFiles, checkIntervalMs = CHECK_INTERVAL_MS } = options;
   const onError = options.onError ?? ((err: Error) => process.stderr.write(`xopc: cannot write the log file ${path}: ${err.message}\n`));
   removeBeyondRetention(path, maxFiles);
 
@@ -90,7 +93,7 @@ export function createRotatingFile(options: RotatingFileOptions): RotatingFile {
     const now = Date.now();
     if (fd === -1) {
       reopen();
-    } else if (now - lastCheck > REOPEN_CHECK_MS) {
+    } else if (now - lastCheck >= checkIntervalMs) {
       lastCheck = now;
       if (pathIsOurs()) size = fstatSync(fd).size;
       else reopen();
