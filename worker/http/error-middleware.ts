@@ -38,10 +38,12 @@ export function createErrorMiddleware(): Koa.Middleware {
       await next();
     } catch (thrown) {
       const { status, code, message, headers, log } = describe(thrown);
+      if (log) ctx.app.emit('error', thrown, ctx);
+      // The response has started, or the client is gone: too late to answer.
+      if (ctx.headerSent || !ctx.writable) return;
       ctx.status = status;
       ctx.set(headers);
       ctx.body = errorBody(code, message);
-      if (log) ctx.app.emit('error', thrown, ctx);
     }
   };
 }
