@@ -1,4 +1,232 @@
 import type { CAC } from 'cac';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { dirname } from 'node:path';
+import { CliError, EXIT } from '../cli-error.js';
+import { ensureToken, loadConfig, writeConfigFile, type LoadedConfig } from '../config.js';
+import { configPath as resolveConfigPath, defaultLogFile, lockPath } from '../paths.js';
+import { readLock } from '../lock.js';
+import { buildServiceSpec, createServiceManager, defaultManagerDeps, type Runtime, type ServiceManager } from '../service/index.js';
+import { assertServiceValue } from '../service/spec.js';
+import { renderServiceStatus, serviceCommands, type ServiceStatusReport } from '../service/status-view.js';
+import { gatewayUrl, intOption, probeHealth, type TargetOptions } from './common.js';
 
-/** `xopc gateway install | service-start | service-status | uninstall`: being written (issue 6). */
-export function registerService(_cli: CAC): void {}
+interface InstallOptions extends TargetOptions {
+  port?: unknown;
+  host?: unknown;
+  token?: unknown;
+  runtime?: unknown;
+  timeout?: unknown;
+}
+
+const CONFIG_OPTION = ['--config <path>', 'Config file (default: $XOPC_CONFIG or ~/.xopc/config.json)'] as const;
+const TIMEOUT_OPTION = ['--timeout <ms>', 'How long to wait for /health after starting (0: do not wait)', { default: 15000 }] as const;
+
+/** `xopc gateway install | service-start | service-status | uninstall` (SPEC 7). */
+export function registerService(cli: CAC): void {
+  cli
+    .command('install', 'Install the gateway as a service that starts at login (systemd user unit, LaunchAgent, Task Scheduler)')
+    .option('--port <port>', 'Gateway port (default: the config, else 18790)')
+    .option('--host <host>', 'Bind address (default: the config, else 0.0.0.0)')
+    .option('--token <token>', 'Auth token: stored in the config file (0600), never in the service definition')
+    .option('--runtime <runtime>', 'node: run `node <cli.js>`; binary: run the `xopc` executable on PATH', { default: 'node' })
+    .option(...CONFIG_OPTION)
+    .option(...TIMEOUT_OPTION)
+    .action((options: InstallOptions) => install(options));
+
+  cli
+    .command('service-start', 'Start the installed service through the service manager')
+    .option(...CONFIG_OPTION)
+    .option(...TIMEOUT_OPTION)
+    .action((options: InstallOptions) => serviceStart(options));
+
+  cli
+    .command('service-status', 'Show the installed service: state, pid, command line, URL')
+    .option('--json', 'Print the same data as JSON')
+    .option(...CONFIG_OPTION)
+    .action((options: TargetOptions & { json?: boolean }) => serviceStatus(options));
+
+  cli
+    .command('uninstall', 'Stop and remove the service (the config and its token are kept)')
+    .action(() => uninstall());
+}
+
+async function install(options: InstallOptions): Promise<number> {
+  const runtime = parseRuntime(options.runtime);
+  const port = intOption('port', options.port, 1, 65535);
+  const host = options.host === undefined ? undefined : stringOption('host', options.host);
+  if (host !== undefined && (host === '' || /\s/.test(host))) throw new CliError('--host must be an address without spaces', EXIT.USAGE);
+  const timeoutMs = intOption('timeout', options.timeout, 0, 600_000) ?? 0;
+  const env = process.env;
+  const configPath = resolveConfigPath(options.config);
+
+  if (options.token !== undefined) storeToken(configPath, tokenOption(options.token));
+  // The gateway would generate a token at its first start anyway; doing it now means
+  // `xopc gateway token` works at once and the service never needs one in its definition.
+  const loaded = ensureToken(loadConfig(configPath, { port, host }, { ...env, XOPC_GATEWAY_TOKEN: '' }));
+  const deps = defaultManagerDeps(env);
+  const { spec, warnings } = buildServiceSpec({
+    runtime,
+    port: loaded.config.gateway.port,
+    host,
+    configPath: options.config || env.XOPC_CONFIG ? configPath : undefined,
+    effectiveHost: loaded.config.gateway.host,
+    drainTimeoutMs: loaded.config.gateway.drainTimeoutMs,
+    home: deps.home,
+    logDir: logDir(loaded),
+    env,
+  });
+  const manager = createServiceManager(process.platform, deps);
+  const result = await manager.install(spec);
+
+  for (const warning of warnings) console.log(`⚠️  ${warning}`);
+  console.log(`${result.changed ? '✅ Wrote' : '✅ Unchanged:'} ${result.definitionPath}`);
+  if (loaded.tokenSource === 'generated') console.log(`🔑 Generated an auth token in ${configPath} (show it with \`xopc gateway token\`)`);
+  if (result.enabled) console.log('✅ Enabled: starts at login');
+  if (result.problem) {
+    console.log(`⚠️  Not started: ${result.problem}`);
+    return EXIT.FAILURE;
+  }
+  for (const note of result.notes) console.log(`ℹ️  ${note}`);
+  const url = gatewayUrl(spec.host, spec.port);
+  return reportServing(manager, spec.host, spec.port, url, timeoutMs);
+}
+
+async function serviceStart(options: InstallOptions): Promise<number> {
+  const timeoutMs = intOption('timeout', options.timeout, 0, 600_000) ?? 0;
+  const manager = createServiceManager(process.platform, defaultManagerDeps());
+  const before = await manager.status();
+  if (!before.installed) throw new CliError(`The service is not installed (${before.definitionPath} does not exist): run \`xopc gateway install\` first.`, EXIT.FAILURE);
+  const started = await manager.start();
+  if (started.problem) throw new CliError(started.problem);
+  const { host, port } = endpoint(before.definition?.args ?? [], options.config);
+  return reportServing(manager, host, port, gatewayUrl(host, port), timeoutMs);
+}
+
+async function serviceStatus(options: TargetOptions & { json?: boolean }): Promise<number> {
+  const manager = createServiceManager(process.platform, defaultManagerDeps());
+  const status = await manager.status();
+  const args = status.definition?.args ?? [];
+  const { host, port } = endpoint(args, options.config);
+  let pid = status.pid;
+  let pidSource: ServiceStatusReport['pidSource'] = pid ? 'manager' : null;
+  if (!pid) {
+    const lock = readLock(lockPath(resolveConfigPath(configFromArgs(args) ?? options.config)));
+    if (lock.state === 'held' && lock.info.pid > 0) {
+      pid = lock.info.pid;
+      pidSource = 'lock';
+    }
+  }
+  const health = await probeHealth(host, port, 1000);
+  const report: ServiceStatusReport = {
+    installed: status.installed,
+    manager: status.manager,
+    definitionPath: status.definitionPath,
+    status: status.state,
+    detail: status.detail,
+    pid,
+    pidSource,
+    program: status.definition?.program ?? null,
+    args,
+    workingDir: status.definition?.workingDir ?? null,
+    environment: status.definition?.env ?? {},
+    url: gatewayUrl(host, port),
+    health: { ok: health !== null, uptime: health ? health.uptime : null },
+    problem: status.problem,
+    commands: serviceCommands(manager),
+  };
+  console.log(options.json ? JSON.stringify(report, null, 2) : renderServiceStatus(report));
+  if (status.problem) return EXIT.FAILURE;
+  return status.state === 'running' ? EXIT.OK : EXIT.NOT_RUNNING;
+}
+
+async function uninstall(): Promise<number> {
+  const manager = createServiceManager(process.platform, defaultManagerDeps());
+  const result = await manager.uninstall();
+  for (const path of result.removed) console.log(`🗑️  Removed ${path}`);
+  for (const note of result.notes) console.log(`ℹ️  ${note}`);
+  if (result.problem) {
+    console.log(`⚠️  ${result.problem}`);
+    return EXIT.FAILURE;
+  }
+  if (result.removed.length > 0) console.log('✅ Service uninstalled (the config and its token are kept)');
+  return EXIT.OK;
+}
+
+/** Waits (bounded) for /health after a start, then says whether the gateway serves. */
+async function reportServing(manager: ServiceManager, host: string, port: number, url: string, timeoutMs: number): Promise<number> {
+  if (timeoutMs === 0) {
+    console.log(`✅ Started (not waiting for ${url}/health)`);
+    return EXIT.OK;
+  }
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const health = await probeHealth(host, port, 1000);
+    if (health) {
+      console.log(`✅ Started: ${url}`);
+      return EXIT.OK;
+    }
+    await sleep(250);
+  }
+  const status = await manager.status();
+  const state = status.detail ?? status.state;
+  throw new CliError(`The service was started but ${url}/health did not answer within ${timeoutMs} ms (service: ${state}). Logs: ${manager.nativeCommands().logs}`);
+}
+
+/** The host and port the installed service uses: its own arguments first, then the config. */
+function endpoint(args: string[], configFlag: string | undefined): { host: string; port: number } {
+  const configPath = resolveConfigPath(configFromArgs(args) ?? configFlag);
+  let config: LoadedConfig['config'] | null = null;
+  try {
+    config = loadConfig(configPath, {}, { ...process.env, XOPC_GATEWAY_TOKEN: '' }).config;
+  } catch {
+    /* an invalid config must not hide the service status */
+  }
+  const argPort = Number(argValue(args, '--port'));
+  return {
+    host: argValue(args, '--host') ?? config?.gateway.host ?? '0.0.0.0',
+    port: Number.isInteger(argPort) && argPort > 0 ? argPort : config?.gateway.port ?? 18790,
+  };
+}
+
+function configFromArgs(args: string[]): string | undefined {
+  return argValue(args, '--config');
+}
+
+function argValue(args: string[], name: string): string | undefined {
+  const at = args.indexOf(name);
+  return at >= 0 ? args[at + 1] : undefined;
+}
+
+function logDir(loaded: LoadedConfig): string {
+  return dirname(loaded.config.logging.file ?? defaultLogFile());
+}
+
+function parseRuntime(value: unknown): Runtime {
+  if (value === 'node' || value === 'binary') return value;
+  throw new CliError(`--runtime must be "node" or "binary" (got ${String(value)})`, EXIT.USAGE);
+}
+
+function stringOption(name: string, value: unknown): string {
+  if (Array.isArray(value)) throw new CliError(`--${name} was given more than once`, EXIT.USAGE);
+  if (value === true) throw new CliError(`--${name} needs a value`, EXIT.USAGE);
+  return String(value);
+}
+
+function tokenOption(value: unknown): string {
+  // The argument parser turns digit-only values into numbers, losing leading zeros and precision.
+  if (typeof value === 'number') throw new CliError('--token must not be only digits (it cannot be passed through the command line intact); put it in the config file as gateway.auth.token', EXIT.USAGE);
+  const token = stringOption('token', value);
+  assertServiceValue('--token', token);
+  return token;
+}
+
+/** Puts the token into the config file (atomic, 0600): the service reads it from there at every start. */
+function storeToken(configPath: string, token: string): void {
+  // Validates the token the same way the gateway will (length), before anything is written.
+  const current = loadConfig(configPath, { token }, {});
+  if (current.raw.gateway && (current.raw.gateway as { auth?: { token?: unknown } }).auth?.token === token) return;
+  const raw = structuredClone(current.raw) as { gateway?: { auth?: { token?: string } } };
+  raw.gateway = { ...raw.gateway, auth: { ...raw.gateway?.auth, token } };
+  writeConfigFile(configPath, raw as Record<string, unknown>);
+  console.log(`🔑 Stored the token in ${configPath}`);
+}
