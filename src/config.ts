@@ -32,15 +32,28 @@ const agentsSchema = z.looseObject({
   default: z.string().regex(idPattern).nullable().default('main'),
   defaults: z.looseObject({
     model: z.string().min(1).default('openai/gpt-4o-mini'),
+    /** Bound on one model call (the whole streamed answer), in ms. */
     timeoutMs: z.number().int().positive().default(60_000),
+    /** Model calls per turn; a turn that still wants tools after this many fails. */
     maxSteps: z.number().int().min(1).max(100).default(8),
+    /** Retries the provider SDK makes on 429/5xx/connection errors, inside timeoutMs. */
+    maxRetries: z.number().int().min(0).max(10).default(2),
+    /** At least this many of the latest session messages are sent as context (whole turns). */
+    contextMessages: z.number().int().min(1).max(10_000).default(40),
+    /** Longest accepted user message, in characters. */
+    maxMessageChars: z.number().int().min(1).max(10_000_000).default(100_000),
   }).prefault({}),
   list: z.array(agentSchema).default([{ id: 'main', enabled: true, model: null, systemPrompt: null }]),
 });
 
+/** Wire protocols a provider can speak; `api` picks one for servers the model catalog does not know. */
+export const PROVIDER_APIS = ['openai-completions', 'openai-responses', 'anthropic-messages', 'google-generative-ai', 'mistral-conversations'] as const;
+
 const providerSchema = z.looseObject({
   apiKey: nullableString,
   baseUrl: z.url().nullable().default(null),
+  /** Default: the catalog's protocol for known providers, `openai-completions` for any other (Ollama, vLLM, LM Studio, LiteLLM). */
+  api: z.enum(PROVIDER_APIS).nullable().default(null),
 });
 
 const channelsSchema = z.looseObject({

@@ -1,6 +1,16 @@
+import { join } from 'node:path';
 import type Router from '@koa/router';
 import type { Config } from '../src/config.js';
 import type { Logger } from '../src/logger.js';
+import { createAgentService, type AgentService } from './agent/agent-service.js';
+import { defaultAgentId } from './agent/agents.js';
+import { createToolRegistry, type ToolRegistry } from './agent/tool-registry.js';
+import { createCurrentTimeTool } from './agent/tools/current-time.js';
+import { createAgentRouter } from './routes/agent.js';
+import { createSessionsRouter } from './routes/sessions.js';
+import { createKeyedQueue } from './sessions/session-queue.js';
+import { createSessionService, type SessionService } from './sessions/session-service.js';
+import { createSessionStore, type SessionStore } from './sessions/session-store.js';
 
 /** What the worker's feature modules (agent, sessions, channels, cron) get to build themselves. */
 export interface FeatureContext {
@@ -22,14 +32,44 @@ export interface Features {
   stopBackground(): Promise<void>;
   /** Release everything (files, sockets) before the worker exits. */
   close(): Promise<void>;
+  /** The services, for features built on them (channels and cron run agent turns and add tools). */
+  services: {
+    agent: AgentService;
+    sessions: SessionService;
+    store: SessionStore;
+    tools: ToolRegistry;
+  };
 }
 
 /** Builds the worker's features. Each feature issue adds its part here. */
-export async function createFeatures(_context: FeatureContext): Promise<Features> {
+export async function createFeatures(context: FeatureContext): Promise<Features> {
+  const { config, logger, stateDir } = context;
+  warnAboutAgents(config, logger);
+
+  // One queue for the whole worker: agent turns and session deletes of one session run in order.
+  const queue = createKeyedQueue();
+  const store = createSessionStore({ dir: join(stateDir, 'sessions'), logger: logger.child({ component: 'sessions' }) });
+  const tools = createToolRegistry();
+  tools.register(createCurrentTimeTool());
+  const agent = createAgentService({ config, logger, store, queue, tools });
+  const sessions = createSessionService({ config, store, queue });
+
   return {
-    routers: [],
+    routers: [createAgentRouter({ config, agent }), createSessionsRouter(sessions)],
     async startBackground() {},
     async stopBackground() {},
-    async close() {},
+    async close() {
+      await agent.close();
+    },
+    services: { agent, sessions, store, tools },
   };
+}
+
+function warnAboutAgents(config: Config, logger: Logger): void {
+  const fallback = defaultAgentId(config);
+  if (!fallback) {
+    logger.warn('No agent is enabled in agents.list: /api/agent will answer AGENT_ERROR until one is');
+  } else if (config.agents.default !== fallback) {
+    logger.warn({ configured: config.agents.default, using: fallback }, 'agents.default is not an enabled agent; using the first enabled one');
+  }
 }

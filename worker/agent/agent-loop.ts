@@ -1,0 +1,187 @@
+import type { AssistantMessage, Context, Message, TSchema, Tool, ToolCall } from '@mariozechner/pi-ai';
+import { ApiError, apiError } from '../http/errors.js';
+import type { StoredMessage } from '../sessions/session-types.js';
+import { fromAssistantMessage } from './messages.js';
+import { loadPiAi, type ResolvedModel } from './providers.js';
+import type { AgentTool, ToolContext, ToolOutput } from './tool-registry.js';
+
+/** What a streaming client sees while a turn runs. */
+export type AgentEvent =
+  | { type: 'delta'; text: string }
+  | { type: 'tool_call'; id: string; name: string; arguments: Record<string, unknown> }
+  | { type: 'tool_result'; id: string; name: string; isError: boolean };
+
+export interface AgentLoopOptions {
+  resolved: ResolvedModel;
+  systemPrompt: string;
+  /** Earlier turns, oldest first. */
+  history: Message[];
+  userMessage: string;
+  tools: AgentTool[];
+  toolContext: Omit<ToolContext, 'signal'>;
+  maxSteps: number;
+  /** Bound on each model call and each tool run. */
+  timeoutMs: number;
+  maxRetries: number;
+  /** Cancels the turn (worker shutdown). */
+  signal?: AbortSignal;
+  onEvent?: (event: AgentEvent) => void;
+}
+
+export interface AgentLoopResult {
+  /** Every non-empty assistant text of the turn, joined by a blank line; equals the concatenated deltas. */
+  reply: string;
+  /** The turn as it is stored: the user message first, then the assistant and tool messages. */
+  messages: StoredMessage[];
+  steps: number;
+  usage: { input: number; output: number };
+}
+
+const STEP_SEPARATOR = '\n\n';
+const MAX_TOOL_OUTPUT_CHARS = 100_000;
+const MAX_ERROR_DETAIL_CHARS = 500;
+// Shorter "keys" are placeholders for keyless local servers, not secrets.
+const MIN_REDACTED_KEY_CHARS = 16;
+
+/**
+ * One agent turn: call the model with the history and the new message; while it asks
+ * for tools, run them and call it again, at most `maxSteps` model calls. Provider
+ * failures, timeouts and cancellation become AGENT_ERROR; a failed turn produces
+ * nothing to store.
+ */
+export async function runAgentLoop(options: AgentLoopOptions): Promise<AgentLoopResult> {
+  const { resolved, maxSteps, onEvent } = options;
+  const userTs = Date.now();
+  const stored: StoredMessage[] = [{ role: 'user', content: options.userMessage, ts: userTs }];
+  const toolList: Tool[] = options.tools.map((tool) => ({ name: tool.name, description: tool.description, parameters: tool.parameters as unknown as TSchema }));
+  const context: Context = {
+    systemPrompt: options.systemPrompt,
+    messages: [...options.history, { role: 'user', content: options.userMessage, timestamp: userTs }],
+    ...(toolList.length > 0 ? { tools: toolList } : {}),
+  };
+  const texts: string[] = [];
+  const usage = { input: 0, output: 0 };
+
+  for (let step = 1; step <= maxSteps; step++) {
+    let stepHasText = false;
+    const answer = await callModel(options, context, (delta) => {
+      if (!delta) return;
+      // Deltas of a later step are set apart the way `reply` joins the steps' texts.
+      if (!stepHasText && texts.length > 0) onEvent?.({ type: 'delta', text: STEP_SEPARATOR });
+      stepHasText = true;
+      onEvent?.({ type: 'delta', text: delta });
+    });
+    usage.input += answer.usage.input;
+    usage.output += answer.usage.output;
+    context.messages.push(answer);
+    const assistant = fromAssistantMessage(answer);
+    stored.push(assistant);
+    if (assistant.content) texts.push(assistant.content);
+
+    const calls = answer.content.filter((block): block is ToolCall => block.type === 'toolCall');
+    if (calls.length === 0) return { reply: texts.join(STEP_SEPARATOR), messages: stored, steps: step, usage };
+
+    for (const call of calls) {
+      onEvent?.({ type: 'tool_call', id: call.id, name: call.name, arguments: call.arguments });
+      const output = await runTool(options, toolList, call);
+      onEvent?.({ type: 'tool_result', id: call.id, name: call.name, isError: output.isError });
+      const ts = Date.now();
+      context.messages.push({ role: 'toolResult', toolCallId: call.id, toolName: call.name, content: [{ type: 'text', text: output.text }], isError: output.isError, timestamp: ts });
+      stored.push({ role: 'tool', toolCallId: call.id, toolName: call.name, content: output.text, isError: output.isError, ts });
+    }
+  }
+  throw apiError('AGENT_ERROR', `The agent made ${maxSteps} model calls without reaching a final answer (model ${resolved.ref}); raise agents.defaults.maxSteps if this task needs more tool calls`);
+}
+
+async function callModel(options: AgentLoopOptions, context: Context, onDelta: (text: string) => void): Promise<AssistantMessage> {
+  const { resolved, timeoutMs } = options;
+  const pi = await loadPiAi();
+  const controller = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort();
+  }, timeoutMs);
+  const cancel = () => controller.abort();
+  options.signal?.addEventListener('abort', cancel, { once: true });
+  try {
+    if (options.signal?.aborted) throw cancelled();
+    const events = pi.stream(resolved.model, context, {
+      apiKey: resolved.apiKey,
+      signal: controller.signal,
+      maxRetries: options.maxRetries,
+      sessionId: options.toolContext.sessionKey,
+    });
+    for await (const event of events) {
+      if (event.type === 'text_delta') onDelta(event.delta);
+    }
+    const message = await events.result();
+    if (message.stopReason === 'error' || message.stopReason === 'aborted') {
+      if (timedOut) throw timeoutError(resolved, timeoutMs);
+      if (options.signal?.aborted) throw cancelled();
+      throw providerError(resolved, message.errorMessage ?? 'no error message');
+    }
+    return message;
+  } catch (err) {
+    if (err instanceof ApiError) throw err;
+    if (timedOut) throw timeoutError(resolved, timeoutMs);
+    throw providerError(resolved, err instanceof Error ? err.message : String(err));
+  } finally {
+    clearTimeout(timer);
+    options.signal?.removeEventListener('abort', cancel);
+  }
+}
+
+/** Runs one tool call; its failures are results for the model, not errors of the turn. */
+async function runTool(options: AgentLoopOptions, toolList: Tool[], call: ToolCall): Promise<{ text: string; isError: boolean }> {
+  const tool = options.tools.find((entry) => entry.name === call.name);
+  if (!tool) return { text: `Unknown tool "${call.name}". Available: ${toolList.map((entry) => entry.name).join(', ') || 'none'}`, isError: true };
+  const pi = await loadPiAi();
+  let args: Record<string, unknown>;
+  try {
+    args = pi.validateToolCall(toolList, call) as Record<string, unknown>;
+  } catch (err) {
+    return { text: `Invalid arguments for ${call.name}: ${(err as Error).message}`, isError: true };
+  }
+  const controller = new AbortController();
+  const cancel = () => controller.abort();
+  options.signal?.addEventListener('abort', cancel, { once: true });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        controller.abort();
+        reject(new Error(`timed out after ${options.timeoutMs} ms`));
+      }, options.timeoutMs);
+    });
+    const output = await Promise.race([Promise.resolve(tool.execute(args, { ...options.toolContext, signal: controller.signal })), timeout]);
+    return normalize(output);
+  } catch (err) {
+    if (options.signal?.aborted) throw cancelled();
+    return { text: `Tool ${call.name} failed: ${(err as Error)?.message ?? String(err)}`, isError: true };
+  } finally {
+    clearTimeout(timer);
+    options.signal?.removeEventListener('abort', cancel);
+  }
+}
+
+function normalize(output: ToolOutput): { text: string; isError: boolean } {
+  const { text, isError } = typeof output === 'string' ? { text: output, isError: false } : { text: String(output.text), isError: output.isError === true };
+  return { text: text.length > MAX_TOOL_OUTPUT_CHARS ? `${text.slice(0, MAX_TOOL_OUTPUT_CHARS)}... [truncated]` : text, isError };
+}
+
+function timeoutError(resolved: ResolvedModel, timeoutMs: number) {
+  return apiError('AGENT_ERROR', `Model provider '${resolved.provider}' did not answer within ${timeoutMs} ms (model ${resolved.ref}); raise agents.defaults.timeoutMs or check the provider`);
+}
+
+function providerError(resolved: ResolvedModel, detail: string) {
+  // Never echo a key back, whatever the provider put in its message.
+  const redacted = resolved.apiKey.length >= MIN_REDACTED_KEY_CHARS ? detail.split(resolved.apiKey).join('[redacted]') : detail;
+  let clean = redacted.replace(/\s+/g, ' ').trim();
+  if (clean.length > MAX_ERROR_DETAIL_CHARS) clean = `${clean.slice(0, MAX_ERROR_DETAIL_CHARS)}...`;
+  return apiError('AGENT_ERROR', `Model provider '${resolved.provider}' failed (model ${resolved.ref}): ${clean}`);
+}
+
+function cancelled() {
+  return apiError('AGENT_ERROR', 'The request was cancelled before the agent answered because the gateway is shutting down; retry shortly');
+}

@@ -1,0 +1,116 @@
+import type { Config } from '../../src/config.js';
+import type { Logger } from '../../src/logger.js';
+import { apiError } from '../http/errors.js';
+import type { KeyedQueue } from '../sessions/session-queue.js';
+import { formatSessionKey, type SessionKeyParts } from '../sessions/session-key.js';
+import type { SessionStore } from '../sessions/session-store.js';
+import { agentProfile } from './agents.js';
+import { runAgentLoop, type AgentEvent } from './agent-loop.js';
+import { toModelMessages } from './messages.js';
+import { createModelResolver } from './providers.js';
+import type { ToolRegistry } from './tool-registry.js';
+
+export interface AgentServiceOptions {
+  config: Config;
+  logger: Logger;
+  store: SessionStore;
+  queue: KeyedQueue;
+  tools: ToolRegistry;
+}
+
+export interface ChatRequest {
+  /** The session the message belongs to; its agent must be enabled. */
+  session: SessionKeyParts;
+  message: string;
+  /** Text deltas and tool activity while the turn runs (streaming clients). */
+  onEvent?: (event: AgentEvent) => void;
+}
+
+export interface ChatResult {
+  reply: string;
+  sessionKey: string;
+  /** Messages in the session after this turn. */
+  messageCount: number;
+}
+
+/** A turn whose agent and model are known to be usable; `run` queues and runs it. */
+export interface PreparedTurn {
+  run(onEvent?: (event: AgentEvent) => void): Promise<ChatResult>;
+}
+
+export interface AgentService {
+  /**
+   * Runs one turn in a session: queued behind earlier messages of the same session,
+   * answered by the session's agent with the latest history as context, stored as one
+   * record only once the agent has answered. Throws AGENT_ERROR when the provider fails.
+   */
+  chat(request: ChatRequest): Promise<ChatResult>;
+  /**
+   * The checks of `chat` that need no model call (agent enabled, provider configured),
+   * so a streaming route can still answer a plain error before it starts streaming.
+   */
+  prepare(request: Omit<ChatRequest, 'onEvent'>): Promise<PreparedTurn>;
+  /** Cancels turns still running and waits (bounded) for the queues to settle. */
+  close(timeoutMs?: number): Promise<void>;
+}
+
+const CLOSE_WAIT_MS = 2000;
+
+/** The agent behind /api/agent, the channels and cron. */
+export function createAgentService(options: AgentServiceOptions): AgentService {
+  const { config, store, queue, tools } = options;
+  const logger = options.logger.child({ component: 'agent' });
+  const resolver = createModelResolver(config);
+  const shutdown = new AbortController();
+  const defaults = config.agents.defaults;
+
+  const service: AgentService = {
+    async chat({ onEvent, ...request }) {
+      return (await service.prepare(request)).run(onEvent);
+    },
+
+    async prepare({ session, message }) {
+      const sessionKey = formatSessionKey(session);
+      if (shutdown.signal.aborted) throw apiError('AGENT_ERROR', 'The gateway is shutting down; retry shortly');
+      const profile = agentProfile(config, session.agentId);
+      // Fails fast, before the session is touched, when no provider is configured.
+      const resolved = await resolver.resolve(profile.model, profile.id);
+
+      const run = (onEvent?: (event: AgentEvent) => void) => queue.run(sessionKey, async () => {
+        const startedAt = Date.now();
+        await store.ensure(session);
+        const recent = await store.readRecent(session, defaults.contextMessages);
+        try {
+          const result = await runAgentLoop({
+            resolved,
+            systemPrompt: profile.systemPrompt,
+            history: toModelMessages(recent.messages),
+            userMessage: message,
+            tools: tools.list(),
+            toolContext: { sessionKey, ...session },
+            maxSteps: defaults.maxSteps,
+            timeoutMs: defaults.timeoutMs,
+            maxRetries: defaults.maxRetries,
+            signal: shutdown.signal,
+            onEvent,
+          });
+          await store.appendTurn(session, recent.messageCount, result.messages);
+          logger.info({ session: sessionKey, model: resolved.ref, steps: result.steps, usage: result.usage, ms: Date.now() - startedAt }, 'agent turn finished');
+          return { reply: result.reply, sessionKey, messageCount: recent.messageCount + result.messages.length };
+        } catch (err) {
+          logger.warn({ err, session: sessionKey, model: resolved.ref, ms: Date.now() - startedAt }, 'agent turn failed; nothing was stored for it');
+          throw err;
+        }
+      });
+      return { run };
+    },
+
+    async close(timeoutMs = CLOSE_WAIT_MS) {
+      shutdown.abort();
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([queue.idle(), new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+      clearTimeout(timer);
+    },
+  };
+  return service;
+}

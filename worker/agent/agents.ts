@@ -1,0 +1,72 @@
+import type { Config } from '../../src/config.js';
+import { apiError } from '../http/errors.js';
+import { describeBadKey, isSegment, parseSessionKey, type SessionKeyParts } from '../sessions/session-key.js';
+
+/** One entry of `agents.list` with the defaults filled in. */
+export interface AgentProfile {
+  id: string;
+  /** `provider/model` */
+  model: string;
+  systemPrompt: string;
+}
+
+export const DEFAULT_SYSTEM_PROMPT =
+  "You are xopc, a personal AI assistant running on the user's own machine. Answer concisely. Use the tools you have when they help; never invent their results.";
+
+/** The channel segment of sessions addressed by name through POST /api/agent. */
+export const API_CHANNEL = 'api';
+export const DEFAULT_SESSION_NAME = 'default';
+
+/** `agents.default` when it names an enabled agent, else the first enabled one, else null. */
+export function defaultAgentId(config: Config): string | null {
+  const enabled = config.agents.list.filter((agent) => agent.enabled);
+  return enabled.find((agent) => agent.id === config.agents.default)?.id ?? enabled[0]?.id ?? null;
+}
+
+/**
+ * The agent a request runs on: the requested one if it is an enabled entry of
+ * `agents.list` (INVALID_REQUEST otherwise), else the default.
+ */
+export function resolveAgentId(config: Config, requested: string | undefined): string {
+  if (requested !== undefined) {
+    const agent = config.agents.list.find((entry) => entry.id === requested);
+    if (!agent) throw apiError('INVALID_REQUEST', `Unknown agentId "${clip(requested)}": not in agents.list`);
+    if (!agent.enabled) throw apiError('INVALID_REQUEST', `Agent "${requested}" is disabled (agents.list[].enabled)`);
+    return agent.id;
+  }
+  const fallback = defaultAgentId(config);
+  if (!fallback) throw apiError('AGENT_ERROR', 'No agent is enabled: add an enabled entry to agents.list in the config');
+  return fallback;
+}
+
+export function agentProfile(config: Config, agentId: string): AgentProfile {
+  const agent = config.agents.list.find((entry) => entry.id === agentId && entry.enabled);
+  if (!agent) throw apiError('INVALID_REQUEST', `Unknown or disabled agent "${clip(agentId)}"`);
+  return { id: agent.id, model: agent.model ?? config.agents.defaults.model, systemPrompt: agent.systemPrompt ?? DEFAULT_SYSTEM_PROMPT };
+}
+
+/**
+ * Where a POST /api/agent message goes (SPEC 5): a `session` without a colon is a
+ * name, mapped to `{agent}:api:{name}`; a full key is used as is, and its agent
+ * must be enabled and agree with `agentId` when both are given.
+ */
+export function resolveChatTarget(config: Config, input: { session?: string; agentId?: string }): SessionKeyParts {
+  const session = input.session ?? DEFAULT_SESSION_NAME;
+  if (session.includes(':')) {
+    const parts = parseSessionKey(session);
+    if (!parts) throw apiError('INVALID_REQUEST', describeBadKey(session));
+    if (input.agentId !== undefined && input.agentId !== parts.agentId) {
+      throw apiError('INVALID_REQUEST', `agentId "${clip(input.agentId)}" does not match the agent of session "${session}"`);
+    }
+    resolveAgentId(config, parts.agentId);
+    return parts;
+  }
+  if (!isSegment(session)) {
+    throw apiError('INVALID_REQUEST', `Invalid session name "${clip(session)}": use 1-64 characters of [a-z0-9_-], or a full key {agentId}:{channel}:{peerId}`);
+  }
+  return { agentId: resolveAgentId(config, input.agentId), channel: API_CHANNEL, peerId: session };
+}
+
+function clip(text: string): string {
+  return text.length > 80 ? `${text.slice(0, 80)}...` : text;
+}

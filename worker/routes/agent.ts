@@ -1,0 +1,98 @@
+import Router from '@koa/router';
+import type Koa from 'koa';
+import { PassThrough } from 'node:stream';
+import { z } from 'zod';
+import type { Config } from '../../src/config.js';
+import type { AgentEvent } from '../agent/agent-loop.js';
+import type { AgentService, ChatResult, PreparedTurn } from '../agent/agent-service.js';
+import { DEFAULT_SESSION_NAME, resolveChatTarget } from '../agent/agents.js';
+import { ApiError, apiError, errorBody } from '../http/errors.js';
+
+// Proxies drop idle connections; a comment line every so often keeps a slow turn's stream open.
+const SSE_KEEPALIVE_MS = 15_000;
+
+function agentBody(maxMessageChars: number) {
+  return z.object({
+    message: z.string({ error: 'message must be a string' })
+      .refine((text) => text.trim().length > 0, 'message must not be empty')
+      .refine((text) => text.length <= maxMessageChars, `message is longer than ${maxMessageChars} characters (agents.defaults.maxMessageChars)`),
+    session: z.string({ error: 'session must be a string' }).optional(),
+    agentId: z.string({ error: 'agentId must be a string' }).optional(),
+  }, { error: 'body must be a JSON object with a "message" string' });
+}
+
+/**
+ * `POST /api/agent {message, session?, agentId?}`: one agent turn. JSON by default;
+ * with `Accept: text/event-stream` the reply streams as server-sent events:
+ * `delta` {text} ..., `tool_call` / `tool_result` around tool runs, then `done`
+ * {status, reply, session} or `error` {error: {code, message}}.
+ */
+export function createAgentRouter(options: { config: Config; agent: AgentService }): Router {
+  const { config, agent } = options;
+  const schema = agentBody(config.agents.defaults.maxMessageChars);
+  const router = new Router();
+
+  router.post('/api/agent', async (ctx) => {
+    const parsed = schema.safeParse(ctx.request.body);
+    if (!parsed.success) throw apiError('INVALID_REQUEST', parsed.error.issues[0]!.message);
+    const { message, session, agentId } = parsed.data;
+    const target = resolveChatTarget(config, { session, agentId });
+    const label = session ?? DEFAULT_SESSION_NAME;
+    const turn = await agent.prepare({ session: target, message });
+
+    if (ctx.accepts('application/json', 'text/event-stream') === 'text/event-stream') {
+      streamTurn(ctx, turn, label);
+      return;
+    }
+    const result = await turn.run();
+    ctx.body = reply(result, label);
+  });
+
+  return router;
+}
+
+function reply(result: ChatResult, label: string) {
+  return { status: 'ok', reply: result.reply, session: label };
+}
+
+/** Answers with an event stream now and writes the turn's events into it as they come. */
+function streamTurn(ctx: Koa.Context, turn: PreparedTurn, label: string): void {
+  const stream = new PassThrough();
+  ctx.status = 200;
+  ctx.type = 'text/event-stream';
+  ctx.set('Cache-Control', 'no-cache, no-transform');
+  ctx.set('X-Accel-Buffering', 'no');
+  ctx.body = stream;
+  ctx.req.socket.setNoDelay(true);
+
+  let clientGone = false;
+  ctx.res.once('close', () => (clientGone = true));
+  const write = (text: string) => {
+    if (!clientGone && !stream.writableEnded) stream.write(text);
+  };
+  const send = (event: string, data: unknown) => write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  // Gets the headers out before the model's first token.
+  write(': stream open\n\n');
+  const keepalive = setInterval(() => write(': keepalive\n\n'), SSE_KEEPALIVE_MS);
+
+  // The turn runs to its end even if the client leaves: the reply still lands in the session.
+  turn.run((event: AgentEvent) => send(event.type, eventData(event)))
+    .then((result) => send('done', reply(result, label)))
+    .catch((err: unknown) => {
+      if (err instanceof ApiError) {
+        send('error', errorBody(err.code, err.message));
+      } else {
+        ctx.app.emit('error', err, ctx);
+        send('error', errorBody('INTERNAL_ERROR', 'Internal server error'));
+      }
+    })
+    .finally(() => {
+      clearInterval(keepalive);
+      stream.end();
+    });
+}
+
+function eventData(event: AgentEvent): Record<string, unknown> {
+  const { type: _type, ...data } = event;
+  return data;
+}

@@ -1,0 +1,137 @@
+import { constants } from 'node:fs';
+import { link, open, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { basename, dirname, join } from 'node:path';
+
+/**
+ * The durable file primitives under the session store: one append-only JSON-lines
+ * file per session. Each record is written with a single write() and fdatasync'd
+ * before the caller acknowledges anything, so a kill -9 can only leave a torn last
+ * line, which readers skip and the next append fences off with a newline.
+ */
+
+const NEWLINE = 0x0a;
+/** How much of the file a backward read pulls in at a time. */
+export const READ_CHUNK_BYTES = 64 * 1024;
+
+/** Appends `line` (which must end with "\n") durably. ENOENT when the file does not exist. */
+export async function appendLine(path: string, line: string): Promise<void> {
+  // No O_CREAT: a session file is only born complete (createExclusive), never by an append.
+  const handle = await open(path, constants.O_RDWR | constants.O_APPEND);
+  try {
+    const { size } = await handle.stat();
+    // A crash mid-append leaves a line without its newline; start on a fresh line so
+    // the torn bytes stay one unreadable line instead of swallowing this record.
+    const torn = size > 0 && (await lastByte(handle, size)) !== NEWLINE;
+    const data = Buffer.from(torn ? `\n${line}` : line, 'utf8');
+    const { bytesWritten } = await handle.write(data, 0, data.length, null);
+    if (bytesWritten !== data.length) throw new Error(`short write to ${path} (${bytesWritten} of ${data.length} bytes)`);
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Creates `path` holding `content` only if it does not exist yet, all or nothing:
+ * a synced temp file is hard-linked into place (link fails with EEXIST instead of
+ * replacing). Returns false when the file already existed.
+ */
+export async function createExclusive(path: string, content: string, mode = 0o600): Promise<boolean> {
+  const dir = dirname(path);
+  const temp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const handle = await open(temp, 'wx', mode);
+  try {
+    await handle.writeFile(content, 'utf8');
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+  try {
+    await link(temp, path);
+  } catch (err) {
+    if (errorCode(err) === 'EEXIST') return false;
+    // File systems without hard links (FAT, some network mounts): exclusive create in place.
+    // A crash here can leave a torn header, which readers tolerate.
+    if (!['EPERM', 'ENOTSUP', 'ENOSYS', 'EXDEV', 'EOPNOTSUPP'].includes(errorCode(err) ?? '')) throw err;
+    try {
+      await writeFile(path, content, { flag: 'wx', mode, flush: true });
+    } catch (fallbackErr) {
+      if (errorCode(fallbackErr) === 'EEXIST') return false;
+      throw fallbackErr;
+    }
+  } finally {
+    await unlink(temp).catch(() => undefined);
+  }
+  await fsyncDir(dir);
+  return true;
+}
+
+/** fsync a directory so a create, rename or unlink in it survives a power cut (not possible on Windows). */
+export async function fsyncDir(dir: string): Promise<void> {
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(dir, 'r');
+    await handle.sync();
+  } catch {
+    /* not supported on this platform */
+  } finally {
+    await handle?.close();
+  }
+}
+
+/** The first line of the file (without its newline), or null if it has no complete first line. */
+export async function readFirstLine(handle: FileHandle, maxBytes = READ_CHUNK_BYTES): Promise<string | null> {
+  const buffer = Buffer.allocUnsafe(maxBytes);
+  const { bytesRead } = await handle.read(buffer, 0, maxBytes, 0);
+  const end = buffer.subarray(0, bytesRead).indexOf(NEWLINE);
+  return end === -1 ? null : buffer.toString('utf8', 0, end);
+}
+
+/**
+ * Yields the file's lines from the last to the first, reading `chunkBytes` at a time
+ * from the end, so a caller that wants only the latest records reads only those.
+ * The last line is yielded even without a trailing newline (it may be torn; the
+ * caller's parser decides). Empty lines are skipped.
+ */
+export async function* readLinesBackward(handle: FileHandle, size: number, chunkBytes = READ_CHUNK_BYTES): AsyncGenerator<string> {
+  let position = size;
+  // Bytes at the start of the previous chunk: a line whose beginning is further back.
+  let carry = Buffer.alloc(0);
+  while (position > 0) {
+    const length = Math.min(chunkBytes, position);
+    position -= length;
+    const chunk = Buffer.allocUnsafe(length);
+    await readExactly(handle, chunk, position);
+    const buffer = carry.length > 0 ? Buffer.concat([chunk, carry]) : chunk;
+    let end = buffer.length;
+    while (end > 0) {
+      const newline = buffer.lastIndexOf(NEWLINE, end - 1);
+      if (newline === -1) break;
+      if (end > newline + 1) yield buffer.toString('utf8', newline + 1, end);
+      end = newline;
+    }
+    carry = buffer.subarray(0, end);
+  }
+  if (carry.length > 0) yield carry.toString('utf8');
+}
+
+async function readExactly(handle: FileHandle, buffer: Buffer, position: number): Promise<void> {
+  let offset = 0;
+  while (offset < buffer.length) {
+    const { bytesRead } = await handle.read(buffer, offset, buffer.length - offset, position + offset);
+    if (bytesRead === 0) throw new Error('file shrank while it was being read');
+    offset += bytesRead;
+  }
+}
+
+async function lastByte(handle: FileHandle, size: number): Promise<number> {
+  const byte = Buffer.alloc(1);
+  await handle.read(byte, 0, 1, size - 1);
+  return byte[0]!;
+}
+
+export function errorCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
