@@ -134,3 +134,10 @@ export function lockInfoForSelf(configPath: string, extra: Partial<LockInfo> = {
 function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
+
+/** Removes the lock unless a live gateway holds it (after its owner died or was killed). */
+export function removeStaleLock(path: string): boolean {
+  if (readLock(path).state === 'held') return false;
+  lockfile.unlockSync(path);
+  return true;
+}

@@ -50,6 +50,7 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
   const signalsBeforeReady: Array<'stop' | 'now'> = [];
   let onStop: (sig: 'SIGTERM' | 'SIGINT') => void = (sig) => signalsBeforeReady.push(sig === 'SIGINT' && signalsBeforeReady.length > 0 ? 'now' : 'stop');
   let onRestart: () => void = () => {};
+  let restartQueued = false;
   takeOverSignals({
     SIGTERM: () => onStop('SIGTERM'),
     SIGINT: () => onStop('SIGINT'),
@@ -180,7 +181,9 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
       return false;
     }
     crashPolicy.onReady();
-    updateLock({ workerPid: worker.pid });
+    // During a restart the lock names the new worker only once the restart is complete,
+    // so whoever watches the lock (`xopc gateway restart`) may restart again right away.
+    if (phase !== 'restarting') updateLock({ workerPid: worker.pid });
     if (phase === 'starting') announceReady(worker);
     return true;
   }
@@ -219,8 +222,10 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
       await old.waitFor('background-stopped', BACKGROUND_STOP_TIMEOUT_MS).catch((err) => logger.warn({ err }, 'old worker did not confirm stopping background services'));
     }
     next.send({ cmd: 'start-background' });
-    if (old) await old.drain(drainMs);
+    updateLock({ workerPid: next.pid });
     logger.info({ workerPid: next.pid }, 'restart done: new worker serving');
+    // The old worker drains on its own time; the next restart need not wait for it.
+    if (old) void old.drain(drainMs);
   }
 
   async function restartByRespawn(): Promise<boolean> {
@@ -270,6 +275,11 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
       logger.warn('SIGUSR1 received but restarts by signal are disabled: set XOPC_ALLOW_SIGUSR1_RESTART=1 in the gateway environment to enable them');
       return;
     }
+    if (phase === 'restarting' && mode === 'in-process') {
+      if (!restartQueued) logger.info('SIGUSR1 during a restart: one more restart will follow');
+      restartQueued = true;
+      return;
+    }
     if (phase !== 'running' || !ownsLock) {
       logger.warn({ phase }, 'SIGUSR1 received while not running steadily: ignored');
       return;
@@ -289,6 +299,10 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
       .then((handedOver) => {
         if (!handedOver || mode === 'in-process') {
           if (phase === 'restarting') phase = 'running';
+        }
+        if (restartQueued && phase === 'running') {
+          restartQueued = false;
+          onRestart();
         }
       });
   };

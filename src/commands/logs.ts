@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
 import type { CAC } from 'cac';
-import Tail from 'tail-file';
 import { CliError, EXIT } from '../cli-error.js';
 import { createPrettyFormatter } from '../log-format.js';
 import { resolveLogFile } from '../log-file.js';
+import { followLog, type LogFollower } from '../log-follow.js';
 import { readLastLines } from '../log-reader.js';
 import { intOption, loadTargetConfig, resolveTarget, type TargetOptions } from './common.js';
 
@@ -15,8 +15,8 @@ interface LogsOptions extends TargetOptions {
 
 const DEFAULT_LINES = 50;
 const MAX_LINES = 100_000;
-/** How long `--follow` waits for tail-file to let go of its watcher at the end. */
-const STOP_TIMEOUT_MS = 1000;
+/** After `--follow` ends, how long the process may take to wind down before it exits regardless. */
+const EXIT_GRACE_MS = 1000;
 
 /** `xopc gateway logs`: the newest lines of the gateway log, pretty or raw, optionally followed. */
 export function registerLogs(cli: CAC): void {
@@ -55,60 +55,28 @@ async function runLogs(options: LogsOptions): Promise<number> {
   return follow(file, lines, maxFiles, print, stdoutClosed);
 }
 
-/**
- * Prints the last `lines` lines, then every new line until SIGINT/SIGTERM/SIGHUP.
- * tail-file keeps reading the old file to its end after a rename, then switches to
- * the new file at the same path and reads it from the start, so nothing is lost when
- * the gateway rotates. The tail starts first and the printed history ends exactly where
- * it started, so no line is printed twice or missed in between.
- */
+/** Prints the last `lines` lines, then every new line until SIGINT/SIGTERM/SIGHUP or a closed stdout. */
 async function follow(file: string, lines: number, maxFiles: number, print: (line: string) => void, stdoutClosed: Promise<void>): Promise<number> {
-  const tail = new Tail(file, { startPos: 'end', sep: /\r?\n/ });
-  let startOffset: number | undefined;
-  tail.once('ready', () => {
-    if (tail.started === file && typeof tail.pos === 'number') startOffset = tail.pos;
-  });
-  // Lines that arrive while the history is read are printed after it.
-  let backlog: string[] | null = [];
-  tail.on('line', (line) => (backlog ? backlog.push(line) : print(line)));
-  let failure: Error | undefined;
-  const failed = new Promise<void>((resolve) => tail.on('error', (err) => {
-    failure = err;
-    resolve();
-  }));
-
   const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
   let onSignal!: () => void;
-  const stopped = new Promise<void>((resolve) => (onSignal = resolve));
+  const stopped = new Promise<void>((resolve) => (onSignal = () => resolve()));
   for (const signal of signals) process.on(signal, onSignal);
-
   try {
+    let follower: LogFollower;
     try {
-      await tail.startP();
+      follower = await followLog(file, { lines, maxFiles, onLine: print });
     } catch (err) {
       throw new CliError(`Cannot follow ${file}: ${(err as Error).message}`);
     }
-    for (const line of await readLastLines(file, lines, maxFiles, {}, { endOffset: startOffset })) print(line);
-    for (const line of backlog) print(line);
-    backlog = null;
-
-    await Promise.race([stopped, failed, stdoutClosed]);
+    const failure = await Promise.race([stopped, stdoutClosed, follower.failed]);
+    await follower.stop();
     if (failure) throw new CliError(`Stopped following ${file}: ${failure.message}`);
     return EXIT.OK;
   } finally {
     for (const signal of signals) process.off(signal, onSignal);
-    await stopTail(tail);
+    // Should tail-file still hold a watcher after its bounded stop, leave anyway.
+    setTimeout(() => process.exit(), EXIT_GRACE_MS).unref();
   }
-}
-
-/** tail-file's stop() can wait forever when stopped mid-start: bound it, and never keep the process alive. */
-async function stopTail(tail: Tail): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, STOP_TIMEOUT_MS)));
-  await Promise.race([tail.stop().catch(() => undefined), timeout]);
-  clearTimeout(timer);
-  // If a watcher or fd is still open after the bounded stop, leave anyway.
-  setTimeout(() => process.exit(), STOP_TIMEOUT_MS).unref();
 }
 
 /** Colours for a terminal; NO_COLOR and FORCE_COLOR have their usual meaning. */
