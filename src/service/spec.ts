@@ -1,5 +1,5 @@
 import { accessSync, constants, openSync, readSync, closeSync, realpathSync, statSync } from 'node:fs';
-import { delimiter, isAbsolute, join, resolve } from 'node:path';
+import { delimiter, join, posix, resolve, win32 } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CliError, EXIT } from '../cli-error.js';
 
@@ -62,6 +62,7 @@ const STOP_MARGIN_SEC = 10;
 export function buildServiceSpec(input: SpecInput): BuiltSpec {
   const warnings: string[] = [];
   const platform = input.platform ?? process.platform;
+  const paths = platform === 'win32' ? win32 : posix;
   let program: string;
   const args: string[] = [];
   if (input.runtime === 'node') {
@@ -82,7 +83,7 @@ export function buildServiceSpec(input: SpecInput): BuiltSpec {
   if (input.configPath !== undefined) args.push('--config', input.configPath);
 
   const env: Record<string, string> = { XOPC_ALLOW_SIGUSR1_RESTART: '1' };
-  if (input.env.XOPC_HOME) env.XOPC_HOME = resolve(input.env.XOPC_HOME);
+  if (input.env.XOPC_HOME) env.XOPC_HOME = paths.resolve(input.env.XOPC_HOME);
   if (input.env.XOPC_GATEWAY_TOKEN) {
     warnings.push('XOPC_GATEWAY_TOKEN is set in this shell but the service does not inherit it: the service uses the token in the config file (set it with --token).');
   }
@@ -98,6 +99,7 @@ export function buildServiceSpec(input: SpecInput): BuiltSpec {
     host: input.effectiveHost,
   };
   assertSpecValues(spec);
+  if (!paths.isAbsolute(spec.program)) throw new CliError(`program path must be absolute (got ${spec.program})`);
   return { spec, warnings };
 }
 
@@ -117,7 +119,6 @@ function assertSpecValues(spec: ServiceSpec): void {
   spec.args.forEach((arg) => assertServiceValue(`argument ${JSON.stringify(arg.slice(0, 40))}`, arg));
   assertServiceValue('working directory', spec.workingDir);
   for (const [key, value] of Object.entries(spec.env)) assertServiceValue(key, value);
-  if (!isAbsolute(spec.program)) throw new CliError(`program path must be absolute (got ${spec.program})`);
 }
 
 /** The first executable called `name` on PATH (PATHEXT on Windows), as an absolute path. */
