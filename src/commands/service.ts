@@ -59,10 +59,11 @@ async function install(options: InstallOptions): Promise<number> {
   const env = process.env;
   const configPath = resolveConfigPath(options.config);
 
-  if (options.token !== undefined) storeToken(configPath, tokenOption(options.token));
-  // The gateway would generate a token at its first start anyway; doing it now means
-  // `xopc gateway token` works at once and the service never needs one in its definition.
-  const loaded = ensureToken(loadConfig(configPath, { port, host }, { ...env, XOPC_GATEWAY_TOKEN: '' }));
+  const token = options.token === undefined ? undefined : tokenOption(options.token);
+  // Read-only first: every value is checked and the command line built before anything is written.
+  // The shell's XOPC_GATEWAY_TOKEN is ignored: the service does not inherit it.
+  const envWithoutToken = { ...env, XOPC_GATEWAY_TOKEN: '' };
+  const loaded = loadConfig(configPath, { port, host, token }, envWithoutToken);
   const deps = defaultManagerDeps(env);
   const { spec, warnings } = buildServiceSpec({
     runtime,
@@ -76,11 +77,15 @@ async function install(options: InstallOptions): Promise<number> {
     env,
   });
   const manager = createServiceManager(process.platform, deps);
+  if (token !== undefined) storeToken(configPath, token);
+  // The gateway would generate a token at its first start anyway; doing it now means
+  // `xopc gateway token` works at once and the service never needs one in its definition.
+  const generated = ensureToken(loadConfig(configPath, {}, envWithoutToken)).tokenSource === 'generated';
   const result = await manager.install(spec);
 
   for (const warning of warnings) console.log(`⚠️  ${warning}`);
   console.log(`${result.changed ? '✅ Wrote' : '✅ Unchanged:'} ${result.definitionPath}`);
-  if (loaded.tokenSource === 'generated') console.log(`🔑 Generated an auth token in ${configPath} (show it with \`xopc gateway token\`)`);
+  if (generated) console.log(`🔑 Generated an auth token in ${configPath} (show it with \`xopc gateway token\`)`);
   if (result.enabled) console.log('✅ Enabled: starts at login');
   if (result.problem) {
     console.log(`⚠️  Not started: ${result.problem}`);
@@ -145,7 +150,7 @@ async function uninstall(): Promise<number> {
   for (const path of result.removed) console.log(`🗑️  Removed ${path}`);
   for (const note of result.notes) console.log(`ℹ️  ${note}`);
   if (result.problem) {
-    console.log(`⚠️  ${result.problem}`);
+    console.log(`⚠️  ${result.removed.length > 0 ? 'Files removed, but the service manager was not told (a gateway it runs keeps running): ' : ''}${result.problem}`);
     return EXIT.FAILURE;
   }
   if (result.removed.length > 0) console.log('✅ Service uninstalled (the config and its token are kept)');
@@ -217,13 +222,13 @@ function tokenOption(value: unknown): string {
   if (typeof value === 'number') throw new CliError('--token must not be only digits (it cannot be passed through the command line intact); put it in the config file as gateway.auth.token', EXIT.USAGE);
   const token = stringOption('token', value);
   assertServiceValue('--token', token);
+  if (token.length < 16) throw new CliError('--token must be at least 16 characters', EXIT.USAGE);
   return token;
 }
 
 /** Puts the token into the config file (atomic, 0600): the service reads it from there at every start. */
 function storeToken(configPath: string, token: string): void {
-  // Validates the token the same way the gateway will (length), before anything is written.
-  const current = loadConfig(configPath, { token }, {});
+  const current = loadConfig(configPath, {}, {});
   if (current.raw.gateway && (current.raw.gateway as { auth?: { token?: unknown } }).auth?.token === token) return;
   const raw = structuredClone(current.raw) as { gateway?: { auth?: { token?: string } } };
   raw.gateway = { ...raw.gateway, auth: { ...raw.gateway?.auth, token } };

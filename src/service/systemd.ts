@@ -1,4 +1,4 @@
-import { existsSync, lstatSync, readFileSync, readlinkSync, unlinkSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, rmdirSync, unlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../atomic-write.js';
 import { describeCall, firstLine, type ToolResult } from './exec.js';
@@ -114,6 +114,7 @@ export function createSystemdManager(deps: ManagerDeps): ServiceManager {
       unlinkSync(unitPath);
       removed.push(unitPath);
     }
+    removeIfEmpty(join(dir, 'default.target.wants'));
     const reload = await systemctl('daemon-reload');
     if (!reload.problem) await systemctl('reset-failed', SYSTEMD_UNIT_NAME);
     const problem = disable.result.failure === 'not-found' ? null : (disable.problem ?? reload.problem);
@@ -167,6 +168,14 @@ function readOrNull(path: string): string | null {
     return readFileSync(path, 'utf8');
   } catch {
     return null;
+  }
+}
+
+function removeIfEmpty(path: string): void {
+  try {
+    if (readdirSync(path).length === 0) rmdirSync(path);
+  } catch {
+    /* not there, or not ours to remove */
   }
 }
 
