@@ -42,7 +42,7 @@ export interface MockLlm {
   baseUrl: string;
   port: number;
   pid: number;
-  /** Replaces the rules and resets the sequence counters. */
+  /** Replaces the rules (and `streaming`, if given) and resets the sequence counters. */
   setConfig(config: string | MockLlmConfig): Promise<void>;
   stop(): Promise<void>;
 }
@@ -70,8 +70,11 @@ export async function startMockLlm(config?: string | MockLlmConfig): Promise<Moc
     port: started.port,
     pid: child.pid!,
     async setConfig(next) {
+      // DELETE resets the rules and the sequence counters to the start-up config; PATCH then
+      // merges top-level keys, so `streaming` stays as started unless `next` sets it
+      // (POST would drop it, and mock-llm then fails on every streamed answer).
       await check(await fetch(`${origin}/config`, { method: 'DELETE' }));
-      await check(await fetch(`${origin}/config`, { method: 'POST', headers: { 'content-type': 'application/x-yaml' }, body: serialize(next) }));
+      await check(await fetch(`${origin}/config`, { method: 'PATCH', headers: { 'content-type': 'application/x-yaml' }, body: serialize(next) }));
     },
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
