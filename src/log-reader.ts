@@ -74,13 +74,14 @@ export function logFiles(file: string, maxFiles: number): string[] {
 async function scan(file: string, n: number, maxFiles: number, filter: LogFilter, jsonOnly: boolean, options: ReadOptions): Promise<ScannedLine[]> {
   const found: ScannedLine[] = [];
   if (n <= 0) return found;
-  const q = filter.q ? filter.q.toLowerCase() : undefined;
+  // A case-insensitive regex search does not copy every line the way toLowerCase() would.
+  const q = filter.q ? new RegExp(filter.q.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&'), 'iu') : undefined;
   const needsEntry = jsonOnly || filter.minLevel !== undefined || filter.since !== undefined;
 
   files: for (const [index, path] of logFiles(file, maxFiles).entries()) {
     const endOffset = index === 0 ? options.endOffset : undefined;
-    for await (const raw of linesBackward(path, endOffset)) {
-      if (q !== undefined && !raw.toLowerCase().includes(q)) continue;
+    for await (const batch of linesBackward(path, endOffset)) for (const raw of batch) {
+      if (q !== undefined && !q.test(raw)) continue;
       const entry = needsEntry ? parseEntry(raw) : null;
       if (needsEntry && entry === null) continue;
       if (entry && filter.since !== undefined) {
@@ -99,11 +100,12 @@ async function scan(file: string, n: number, maxFiles: number, filter: LogFilter
 }
 
 /**
- * The lines of one file, newest first, without reading more of it than needed.
+ * The lines of one file, newest first, in one batch per chunk read (an await per line
+ * would cost more than the reading), without reading more of the file than needed.
  * A missing file yields nothing. Lines are split on the `\n` byte, which never occurs
  * inside a multi-byte UTF-8 sequence, so chunk edges cannot break a character.
  */
-export async function* linesBackward(path: string, endOffset?: number): AsyncGenerator<string> {
+export async function* linesBackward(path: string, endOffset?: number): AsyncGenerator<string[]> {
   let handle: FileHandle;
   try {
     handle = await open(path, 'r');
@@ -124,18 +126,20 @@ export async function* linesBackward(path: string, endOffset?: number): AsyncGen
       const { bytesRead } = await handle.read(chunk, 0, length, position);
       // The file shrank under us (truncated): what is left is not worth guessing about.
       if (bytesRead < length) return;
+      const batch: string[] = [];
       let end = length;
       for (let nl = chunk.lastIndexOf(0x0a, end - 1); nl !== -1; nl = nl === 0 ? -1 : chunk.lastIndexOf(0x0a, nl - 1)) {
         const line = joinLine(chunk.subarray(nl + 1, end), pending);
         pending = [];
         end = nl;
-        if (line !== '') yield line;
+        if (line !== '') batch.push(line);
       }
       if (end > 0) pending.unshift(chunk.subarray(0, end));
+      if (batch.length > 0) yield batch;
       chunkSize = Math.min(chunkSize * 2, MAX_CHUNK_BYTES);
     }
     const first = joinLine(Buffer.alloc(0), pending);
-    if (first !== '') yield first;
+    if (first !== '') yield [first];
   } finally {
     await handle.close();
   }
@@ -145,7 +149,7 @@ function joinLine(head: Buffer, pending: Buffer[]): string {
   const bytes = pending.length === 0 ? head : Buffer.concat([head, ...pending]);
   let text = bytes.toString('utf8');
   if (text.endsWith('\r')) text = text.slice(0, -1);
-  return text.trim() === '' ? '' : text;
+  return /\S/.test(text) ? text : '';
 }
 
 /** The line as a JSON object, or null when it is not one. */
