@@ -79,6 +79,8 @@ test('GET /api/logs returns the newest matching entries, oldest first', async (t
   assert.deepEqual(await get('level=error&since=2h'), ['send failed']);
   assert.deepEqual(await get(`since=${now - 90_000}`), ['Slow request', 'request done', 'send failed']);
   assert.deepEqual(await get(`since=${encodeURIComponent(new Date(now - 2 * 3_600_000).toISOString())}`), ['hour ago', 'Slow request', 'request done', 'send failed']);
+  const offset = new Date(now - 90_000 + 3_600_000).toISOString().replace('Z', '+01:00');
+  assert.deepEqual(await get(`since=${offset}`), ['Slow request', 'request done', 'send failed'], 'unencoded + in the offset');
   assert.deepEqual(await get('q=REQUEST'), ['Slow request', 'request done']);
   assert.deepEqual(await get('q='), ['old failure', 'hour ago', 'Slow request', 'request done', 'send failed']);
 });

@@ -45,7 +45,8 @@ export function parseLogQuery(raw: Record<string, string | string[] | undefined>
     if (query.minLevel === undefined) throw apiError('INVALID_REQUEST', `level must be one of ${Object.keys(LOG_LEVELS).join(', ')} (got "${clip(level)}")`);
   }
   if (since !== undefined) {
-    query.since = parseSince(since, now);
+    // An unencoded "+01:00" offset arrives as " 01:00" (a query string's + is a space).
+    query.since = parseSince(since.replace(/ (\d{2}:?\d{2})$/, '+$1'), now);
     if (query.since === undefined) throw apiError('INVALID_REQUEST', `since must be an ISO 8601 time, epoch milliseconds or a duration such as 15m, 2h, 1d (got "${clip(since)}")`);
   }
   if (q !== undefined) {
