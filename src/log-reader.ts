@@ -78,22 +78,26 @@ async function scan(file: string, n: number, maxFiles: number, filter: LogFilter
   const q = filter.q ? new RegExp(filter.q.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&'), 'iu') : undefined;
   const needsEntry = jsonOnly || filter.minLevel !== undefined || filter.since !== undefined;
 
+  // A rotation during the scan renames a file we already read to the next name: read each file once.
+  const seen = new Set<number>();
   files: for (const [index, path] of logFiles(file, maxFiles).entries()) {
     const endOffset = index === 0 ? options.endOffset : undefined;
-    for await (const batch of linesBackward(path, endOffset)) for (const raw of batch) {
-      if (q !== undefined && !q.test(raw)) continue;
-      const entry = needsEntry ? parseEntry(raw) : null;
-      if (needsEntry && entry === null) continue;
-      if (entry && filter.since !== undefined) {
-        const time = entryTime(entry);
-        if (time !== undefined && time < filter.since) {
-          if (time < filter.since - SINCE_SLACK_MS) break files;
-          continue;
+    for await (const batch of linesBackward(path, endOffset, seen)) {
+      for (const raw of batch) {
+        if (q !== undefined && !q.test(raw)) continue;
+        const entry = needsEntry ? parseEntry(raw) : null;
+        if (needsEntry && entry === null) continue;
+        if (entry && filter.since !== undefined) {
+          const time = entryTime(entry);
+          if (time !== undefined && time < filter.since) {
+            if (time < filter.since - SINCE_SLACK_MS) break files;
+            continue;
+          }
         }
+        if (entry && filter.minLevel !== undefined && !(entryLevel(entry) >= filter.minLevel)) continue;
+        found.push({ raw, entry });
+        if (found.length >= n) break files;
       }
-      if (entry && filter.minLevel !== undefined && !(entryLevel(entry) >= filter.minLevel)) continue;
-      found.push({ raw, entry });
-      if (found.length >= n) break files;
     }
   }
   return found.reverse();
@@ -102,10 +106,10 @@ async function scan(file: string, n: number, maxFiles: number, filter: LogFilter
 /**
  * The lines of one file, newest first, in one batch per chunk read (an await per line
  * would cost more than the reading), without reading more of the file than needed.
- * A missing file yields nothing. Lines are split on the `\n` byte, which never occurs
+ * A missing file, or one whose inode is in `seenInodes`, yields nothing. Lines are split on the `\n` byte, which never occurs
  * inside a multi-byte UTF-8 sequence, so chunk edges cannot break a character.
  */
-export async function* linesBackward(path: string, endOffset?: number): AsyncGenerator<string[]> {
+export async function* linesBackward(path: string, endOffset?: number, seenInodes: Set<number> = new Set()): AsyncGenerator<string[]> {
   let handle: FileHandle;
   try {
     handle = await open(path, 'r');
@@ -114,7 +118,10 @@ export async function* linesBackward(path: string, endOffset?: number): AsyncGen
     throw err;
   }
   try {
-    const size = (await handle.stat()).size;
+    const { size, ino } = await handle.stat();
+    // Some file systems report no inode (0): then every file counts as new.
+    if (ino !== 0 && seenInodes.has(ino)) return;
+    seenInodes.add(ino);
     let position = endOffset === undefined ? size : Math.min(endOffset, size);
     let chunkSize = FIRST_CHUNK_BYTES;
     // Pieces of the line that began before the current chunk (from later chunks), in file order.

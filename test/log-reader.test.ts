@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, openSync, closeSync, writeSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, openSync, closeSync, linkSync, writeSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -49,6 +49,14 @@ test('missing and empty files give nothing; gaps in the rotation are skipped', a
   writeFileSync(`${file}.2`, lines(entry(1)));
   assert.deepEqual(await readLastLines(file, 10, 5), [entry(1)]);
   assert.deepEqual(await readLastLines(file, 0, 5), []);
+});
+
+test('a file rotated while it is read is not read twice under its new name', async (t) => {
+  const file = tempLog(t);
+  writeFileSync(`${file}.2`, lines(entry(1)));
+  writeFileSync(file, lines(entry(2), entry(3)));
+  linkSync(file, `${file}.1`); // what the reader finds when gateway.log became gateway.log.1 mid-scan
+  assert.deepEqual(await readLastLines(file, 10, 5), [entry(1), entry(2), entry(3)]);
 });
 
 test('non-JSON lines are kept for raw output and skipped for entries', async (t) => {
