@@ -36,11 +36,11 @@ describe('session store files', () => {
     // What a kill -9 in the middle of write() leaves behind.
     appendFileSync(file, '{"t":"turn","seq":2,"ts":3,"messages":[{"role":"user","con');
 
-    assert.deepEqual((await store.readRecent(PARTS, 10)).messages.map((m) => m.content), ['one', 're: one']);
+    assert.deepEqual((await store.readRecent(PARTS, 10))!.messages.map((m) => m.content), ['one', 're: one']);
     assert.equal((await store.info(PARTS))!.messageCount, 2);
 
     await store.appendTurn(PARTS, 2, turn('two'));
-    const recent = await store.readRecent(PARTS, 10);
+    const recent = (await store.readRecent(PARTS, 10))!;
     assert.deepEqual(recent.messages.map((m) => [m.seq, m.content]), [[0, 'one'], [1, 're: one'], [2, 'two'], [3, 're: two']]);
     assert.equal(recent.messageCount, 4);
     assert.equal(readFileSync(file, 'utf8').split('\n').length, 5, 'header, turn, torn line, turn, final newline');
@@ -61,7 +61,7 @@ describe('session store files', () => {
     const { store } = newStore();
     await store.ensure(PARTS);
     for (let i = 0; i < 50; i++) await store.appendTurn(PARTS, i * 2, turn(`m${i}`));
-    const recent = await store.readRecent(PARTS, 3);
+    const recent = (await store.readRecent(PARTS, 3))!;
     // 3 messages asked: two whole turns (4 messages), never half a turn.
     assert.deepEqual(recent.messages.map((m) => m.seq), [96, 97, 98, 99]);
     assert.equal(recent.messageCount, 100);
@@ -76,9 +76,12 @@ describe('session store files', () => {
       const { size } = await handle.stat();
       for (const chunk of [1, 3, 7, 64, 1 << 16]) {
         const seen: string[] = [];
-        for await (const line of readLinesBackward(handle, size, chunk)) seen.push(line);
+        for await (const line of readLinesBackward(handle, size, chunk, chunk)) seen.push(line);
         assert.deepEqual(seen, lines.filter(Boolean).reverse(), `chunk ${chunk}`);
       }
+      const growing: string[] = [];
+      for await (const line of readLinesBackward(handle, size, 2, 16)) growing.push(line);
+      assert.deepEqual(growing, lines.filter(Boolean).reverse(), 'growing chunks');
     } finally {
       await handle.close();
     }

@@ -78,8 +78,9 @@ export function createAgentService(options: AgentServiceOptions): AgentService {
 
       const run = (onEvent?: (event: AgentEvent) => void) => queue.run(sessionKey, async () => {
         const startedAt = Date.now();
-        await store.ensure(session);
-        const recent = await store.readRecent(session, defaults.contextMessages);
+        // A new session is created on its first message; an existing one is only read.
+        const recent = (await store.readRecent(session, defaults.contextMessages))
+          ?? (await store.ensure(session), { messages: [], messageCount: 0 });
         try {
           const result = await runAgentLoop({
             resolved,

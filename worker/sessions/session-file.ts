@@ -11,8 +11,10 @@ import { basename, dirname, join } from 'node:path';
  */
 
 const NEWLINE = 0x0a;
-/** How much of the file a backward read pulls in at a time. */
-export const READ_CHUNK_BYTES = 64 * 1024;
+/** A backward read starts with this much (a few turns) and doubles up to READ_CHUNK_MAX_BYTES. */
+export const READ_CHUNK_BYTES = 16 * 1024;
+export const READ_CHUNK_MAX_BYTES = 1024 * 1024;
+const FIRST_LINE_GUESS_BYTES = 1024;
 
 /** Appends `line` (which must end with "\n") durably. ENOENT when the file does not exist. */
 export async function appendLine(path: string, line: string): Promise<void> {
@@ -80,26 +82,33 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-/** The first line of the file (without its newline), or null if it has no complete first line. */
+/** The first line of the file (without its newline), or null if it has no complete first line within `maxBytes`. */
 export async function readFirstLine(handle: FileHandle, maxBytes = READ_CHUNK_BYTES): Promise<string | null> {
-  const buffer = Buffer.allocUnsafe(maxBytes);
-  const { bytesRead } = await handle.read(buffer, 0, maxBytes, 0);
-  const end = buffer.subarray(0, bytesRead).indexOf(NEWLINE);
-  return end === -1 ? null : buffer.toString('utf8', 0, end);
+  // A header is a few hundred bytes: try a small read before a big one.
+  for (const length of [Math.min(FIRST_LINE_GUESS_BYTES, maxBytes), maxBytes]) {
+    const buffer = Buffer.allocUnsafe(length);
+    const { bytesRead } = await handle.read(buffer, 0, length, 0);
+    const end = buffer.subarray(0, bytesRead).indexOf(NEWLINE);
+    if (end !== -1) return buffer.toString('utf8', 0, end);
+    if (bytesRead < length) return null;
+  }
+  return null;
 }
 
 /**
- * Yields the file's lines from the last to the first, reading `chunkBytes` at a time
- * from the end, so a caller that wants only the latest records reads only those.
- * The last line is yielded even without a trailing newline (it may be torn; the
- * caller's parser decides). Empty lines are skipped.
+ * Yields the file's lines from the last to the first, reading chunks from the end
+ * (`firstChunkBytes`, doubling up to `maxChunkBytes`), so a caller that wants only the
+ * latest records reads little more than those. The last line is yielded even without
+ * a trailing newline (it may be torn; the caller's parser decides). Empty lines are skipped.
  */
-export async function* readLinesBackward(handle: FileHandle, size: number, chunkBytes = READ_CHUNK_BYTES): AsyncGenerator<string> {
+export async function* readLinesBackward(handle: FileHandle, size: number, firstChunkBytes = READ_CHUNK_BYTES, maxChunkBytes = READ_CHUNK_MAX_BYTES): AsyncGenerator<string> {
   let position = size;
+  let chunkBytes = firstChunkBytes;
   // Bytes at the start of the previous chunk: a line whose beginning is further back.
   let carry = Buffer.alloc(0);
   while (position > 0) {
     const length = Math.min(chunkBytes, position);
+    chunkBytes = Math.min(chunkBytes * 2, maxChunkBytes);
     position -= length;
     const chunk = Buffer.allocUnsafe(length);
     await readExactly(handle, chunk, position);

@@ -36,8 +36,8 @@ export interface SessionStore {
   /** Creates the session if it does not exist. */
   ensure(parts: SessionKeyParts): Promise<{ info: SessionInfo; created: boolean }>;
   info(parts: SessionKeyParts): Promise<SessionInfo | null>;
-  /** At least `minMessages` of the latest messages (whole turns, so tool calls keep their results). */
-  readRecent(parts: SessionKeyParts, minMessages: number): Promise<RecentHistory>;
+  /** At least `minMessages` of the latest messages (whole turns, so tool calls keep their results); null if there is no such session. */
+  readRecent(parts: SessionKeyParts, minMessages: number): Promise<RecentHistory | null>;
   /** Up to `limit` messages before position `before` (default: the end); null if there is no such session. */
   readMessages(parts: SessionKeyParts, page: { limit: number; before?: number }): Promise<MessagePage | null>;
   /** Appends one turn durably; resolves only after the data is on disk. */
@@ -114,11 +114,11 @@ export function createSessionStore(options: SessionStoreOptions): SessionStore {
       return withFile(parts, (handle, size, mtimeMs) => describe(parts, handle, size, mtimeMs));
     },
 
-    async readRecent(parts, minMessages) {
-      const turns: TurnRecord[] = [];
-      let collected = 0;
-      let messageCount = 0;
-      await withFile(parts, async (handle, size) => {
+    readRecent(parts, minMessages) {
+      return withFile(parts, async (handle, size) => {
+        const turns: TurnRecord[] = [];
+        let collected = 0;
+        let messageCount = 0;
         for await (const line of readLinesBackward(handle, size)) {
           const record = parseRecord(line);
           if (record?.t === 'session') break;
@@ -128,8 +128,8 @@ export function createSessionStore(options: SessionStoreOptions): SessionStore {
           collected += record.messages.length;
           if (collected >= minMessages) break;
         }
+        return { messages: flatten(turns.reverse()), messageCount };
       });
-      return { messages: flatten(turns.reverse()), messageCount };
     },
 
     async readMessages(parts, page) {
