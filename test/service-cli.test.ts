@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { CLI, hasCommand, isolatedEnv, runCli, tempDir, writeFakeSystemctl } from './service-helpers.js';
+import { CLI, freePort, hasCommand, isolatedEnv, runCli, tempDir, writeFakeSystemctl } from './service-helpers.js';
 
 const onLinux = process.platform === 'linux';
 const UNIT = join('.config', 'systemd', 'user', 'xopc-gateway.service');
@@ -82,18 +82,20 @@ test('with a working manager: install, reinstall, service-status (text and JSON)
   const { dir, home, state } = setup(t);
   const fake = writeFakeSystemctl(dir);
   const env = isolatedEnv(home, { XOPC_HOME: state, XOPC_SYSTEMCTL: fake.path, XDG_CONFIG_HOME: join(dir, 'xdg') });
+  // Free now, and nothing is started on it: the fake manager only pretends.
+  const port = String(await freePort());
 
-  const first = await runCli(['gateway', 'install', '--port', '18999', '--host', '127.0.0.1', '--token', TOKEN, '--timeout', '0'], env);
+  const first = await runCli(['gateway', 'install', '--port', port, '--host', '127.0.0.1', '--token', TOKEN, '--timeout', '0'], env);
   assert.equal(first.code, 0, first.stdout + first.stderr);
   const unitPath = join(dir, 'xdg', 'systemd', 'user', 'xopc-gateway.service');
   const unit = readFileSync(unitPath, 'utf8');
   assert.ok(!unit.includes(TOKEN), 'the token stays out of the unit');
-  assert.match(unit, /gateway --port 18999 --host 127\.0\.0\.1$/m);
+  assert.match(unit, new RegExp(`gateway --port ${port} --host 127\\.0\\.0\\.1$`, 'm'));
   const configPath = join(state, 'config.json');
   assert.equal(JSON.parse(readFileSync(configPath, 'utf8')).gateway.auth.token, TOKEN);
   assert.equal(statSync(configPath).mode & 0o777, 0o600);
 
-  const second = await runCli(['gateway', 'install', '--port', '18999', '--host', '127.0.0.1', '--token', TOKEN, '--timeout', '0'], env);
+  const second = await runCli(['gateway', 'install', '--port', port, '--host', '127.0.0.1', '--token', TOKEN, '--timeout', '0'], env);
   assert.equal(second.code, 0);
   assert.match(second.stdout, /Unchanged/);
   assert.equal(readFileSync(unitPath, 'utf8'), unit);
@@ -104,7 +106,7 @@ test('with a working manager: install, reinstall, service-status (text and JSON)
 
   const status = await runCli(['gateway', 'service-status'], env);
   assert.equal(status.code, 0, status.stdout);
-  for (const line of ['Installed: Yes', 'Status: running (active (running))', 'PID: 4242', 'URL: http://127.0.0.1:18999']) {
+  for (const line of ['Installed: Yes', 'Status: running (active (running))', 'PID: 4242', `URL: http://127.0.0.1:${port}`]) {
     assert.ok(status.stdout.includes(line), `missing "${line}" in:\n${status.stdout}`);
   }
   const json = await runCli(['gateway', 'service-status', '--json'], env);
@@ -114,12 +116,17 @@ test('with a working manager: install, reinstall, service-status (text and JSON)
   assert.equal(report.status, 'running');
   assert.equal(report.pid, 4242);
   assert.equal(report.program, process.execPath);
-  assert.deepEqual(report.args, [CLI, 'gateway', '--port', '18999', '--host', '127.0.0.1']);
+  assert.deepEqual(report.args, [CLI, 'gateway', '--port', port, '--host', '127.0.0.1']);
   assert.equal(report.workingDir, home);
-  assert.equal(report.url, 'http://127.0.0.1:18999');
+  assert.equal(report.url, `http://127.0.0.1:${port}`);
   assert.equal(report.environment.XOPC_SERVICE_MARKER, 'systemd');
   assert.equal(report.problem, null);
   assert.ok(Array.isArray(report.commands) && report.commands.length >= 4);
+
+  // Started, but nothing answers on the port: a bounded wait, then one line saying where to look.
+  const silent = await runCli(['gateway', 'service-start', '--timeout', '300'], env);
+  assert.equal(silent.code, 1);
+  assert.match(silent.stderr, /\/health did not answer within 300 ms \(service: active \(running\)\)\. Logs: journalctl --user -u xopc-gateway\.service/);
 
   const removed = await runCli(['gateway', 'uninstall'], env);
   assert.equal(removed.code, 0, removed.stdout);

@@ -53,6 +53,17 @@ test('the installed unit, run the way systemd runs it, starts a gateway that ans
   const allowed = await fetch(`http://127.0.0.1:${port}/api/sessions`, { headers: { authorization: `Bearer ${token}` } });
   assert.notEqual(allowed.status, 401);
 
+  // service-start and service-status see the same gateway through the unit's port and XOPC_HOME.
+  const cliEnv = isolatedEnv(home, { XOPC_SYSTEMCTL: fake.path });
+  const started = await runCli(['gateway', 'service-start', '--timeout', '5000'], cliEnv);
+  assert.equal(started.code, 0, started.stdout + started.stderr);
+  assert.match(started.stdout, new RegExp(`Started: http://127\\.0\\.0\\.1:${port}`));
+  const report = JSON.parse((await runCli(['gateway', 'service-status', '--json'], cliEnv)).stdout);
+  assert.equal(report.health.ok, true);
+  assert.equal(report.configPath, join(state, 'config.json'));
+  // The fake manager reports pid 4242, so the lock holder looks like a gateway outside the service.
+  assert.match(report.notes.join(), new RegExp(`pid ${child.pid}`));
+
   // systemd's stop: SIGTERM to the main process (KillMode=mixed), then it waits TimeoutStopSec.
   child.kill('SIGTERM');
   const [code, signal] = (await Promise.race([exited, new Promise((r) => setTimeout(() => r(['timeout', null]), 15_000).unref())])) as [number | string, string | null];

@@ -5,7 +5,7 @@ import { CliError, EXIT } from '../cli-error.js';
 import { ensureToken, loadConfig, writeConfigFile, type LoadedConfig } from '../config.js';
 import { configPath as resolveConfigPath, defaultLogFile, lockPath } from '../paths.js';
 import { readLock } from '../lock.js';
-import { buildServiceSpec, createServiceManager, defaultManagerDeps, type Runtime, type ServiceManager } from '../service/index.js';
+import { buildServiceSpec, createServiceManager, defaultManagerDeps, type InstalledDefinition, type Runtime, type ServiceManager } from '../service/index.js';
 import { assertServiceValue } from '../service/spec.js';
 import { renderServiceStatus, serviceCommands, type ServiceStatusReport } from '../service/status-view.js';
 import { gatewayUrl, intOption, probeHealth, type TargetOptions } from './common.js';
@@ -103,7 +103,7 @@ async function serviceStart(options: InstallOptions): Promise<number> {
   if (!before.installed) throw new CliError(`The service is not installed (${before.definitionPath} does not exist): run \`xopc gateway install\` first.`, EXIT.FAILURE);
   const started = await manager.start();
   if (started.problem) throw new CliError(started.problem);
-  const { host, port } = endpoint(before.definition?.args ?? [], options.config);
+  const { host, port } = endpoint(before.definition?.args ?? [], serviceView(before.definition, options.config));
   return reportServing(manager, host, port, gatewayUrl(host, port), timeoutMs);
 }
 
@@ -111,15 +111,15 @@ async function serviceStatus(options: TargetOptions & { json?: boolean }): Promi
   const manager = createServiceManager(process.platform, defaultManagerDeps());
   const status = await manager.status();
   const args = status.definition?.args ?? [];
-  const { host, port } = endpoint(args, options.config);
-  let pid = status.pid;
-  let pidSource: ServiceStatusReport['pidSource'] = pid ? 'manager' : null;
-  if (!pid) {
-    const lock = readLock(lockPath(resolveConfigPath(configFromArgs(args) ?? options.config)));
-    if (lock.state === 'held' && lock.info.pid > 0) {
-      pid = lock.info.pid;
-      pidSource = 'lock';
-    }
+  const view = serviceView(status.definition, options.config);
+  const { host, port } = endpoint(args, view);
+  const lock = readLock(lockPath(view.configPath, view.env));
+  const lockPid = lock.state === 'held' && lock.info.pid > 0 ? lock.info.pid : null;
+  // The lock tells the pid when the manager cannot (Task Scheduler, or no bus).
+  const fromLock = !status.pid && lockPid !== null && (status.state === 'unknown' || status.manager === 'schtasks');
+  const notes: string[] = [];
+  if (lockPid !== null && !fromLock && lockPid !== status.pid) {
+    notes.push(`A gateway not run by the service holds the lock for this config (pid ${lockPid}); the service cannot start while it runs.`);
   }
   const health = await probeHealth(host, port, 1000);
   const report: ServiceStatusReport = {
@@ -128,15 +128,17 @@ async function serviceStatus(options: TargetOptions & { json?: boolean }): Promi
     definitionPath: status.definitionPath,
     status: status.state,
     detail: status.detail,
-    pid,
-    pidSource,
+    pid: fromLock ? lockPid : status.pid,
+    pidSource: fromLock ? 'lock' : status.pid ? 'manager' : null,
     program: status.definition?.program ?? null,
     args,
     workingDir: status.definition?.workingDir ?? null,
     environment: status.definition?.env ?? {},
+    configPath: view.configPath,
     url: gatewayUrl(host, port),
     health: { ok: health !== null, uptime: health ? health.uptime : null },
     problem: status.problem,
+    notes,
     commands: serviceCommands(manager),
   };
   console.log(options.json ? JSON.stringify(report, null, 2) : renderServiceStatus(report));
@@ -177,12 +179,21 @@ async function reportServing(manager: ServiceManager, host: string, port: number
   throw new CliError(`The service was started but ${url}/health did not answer within ${timeoutMs} ms (service: ${state}). Logs: ${manager.nativeCommands().logs}`);
 }
 
-/** The host and port the installed service uses: its own arguments first, then the config. */
-function endpoint(args: string[], configFlag: string | undefined): { host: string; port: number } {
-  const configPath = resolveConfigPath(configFromArgs(args) ?? configFlag);
+/**
+ * The config path and environment as the service sees them: its own --config and
+ * XOPC_HOME, not this shell's. Without an installed definition, this shell's view.
+ */
+function serviceView(definition: InstalledDefinition | null, configFlag: string | undefined): { configPath: string; env: NodeJS.ProcessEnv } {
+  if (!definition) return { configPath: resolveConfigPath(configFlag), env: process.env };
+  const env: NodeJS.ProcessEnv = { ...process.env, XOPC_HOME: definition.env.XOPC_HOME, XOPC_CONFIG: undefined };
+  return { configPath: resolveConfigPath(configFromArgs(definition.args), env), env };
+}
+
+/** The host and port the service uses: its own arguments first, then its config. */
+function endpoint(args: string[], view: { configPath: string; env: NodeJS.ProcessEnv }): { host: string; port: number } {
   let config: LoadedConfig['config'] | null = null;
   try {
-    config = loadConfig(configPath, {}, { ...process.env, XOPC_GATEWAY_TOKEN: '' }).config;
+    config = loadConfig(view.configPath, {}, { ...view.env, XOPC_GATEWAY_TOKEN: '' }).config;
   } catch {
     /* an invalid config must not hide the service status */
   }

@@ -7,20 +7,28 @@ import { createSystemdManager } from './systemd.js';
 import type { ManagerDeps, ServiceManager } from './types.js';
 import { createWindowsManager } from './windows.js';
 
-export type { ServiceManager, ServiceStatus, InstallResult, UninstallResult, ActionResult, ManagerKind } from './types.js';
+export type { ServiceManager, ServiceStatus, InstallResult, UninstallResult, ActionResult, ManagerKind, InstalledDefinition } from './types.js';
 export { buildServiceSpec, type Runtime, type ServiceSpec } from './spec.js';
 
 /** The real world: this user's home, the real tools with bounded timeouts. */
 export function defaultManagerDeps(env: NodeJS.ProcessEnv = process.env): ManagerDeps & { stateDir: string } {
-  const user = userInfo();
   return {
     run: createToolRunner(undefined, env),
     env,
     home: homedir(),
-    username: env.USER || user.username,
-    uid: typeof process.getuid === 'function' ? process.getuid() : user.uid,
+    username: currentUsername(env),
+    uid: typeof process.getuid === 'function' ? process.getuid() : -1,
     stateDir: stateDir(env),
   };
+}
+
+/** The account name (the passwd entry; the environment only when there is none, e.g. a bare container uid). */
+function currentUsername(env: NodeJS.ProcessEnv): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return env.USER || env.USERNAME || 'user';
+  }
 }
 
 /** The service manager of this platform: systemd (Linux), launchd (macOS), Task Scheduler (Windows). */

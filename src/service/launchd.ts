@@ -134,6 +134,13 @@ export function createLaunchdManager(deps: ManagerDeps): ServiceManager {
     return { ok: !step.problem, problem: step.problem, notes: [] };
   }
 
+  async function stop(): Promise<ActionResult> {
+    // KeepAlive relaunches a job that exits, so stopping means unloading it until the next login.
+    const state = await loaded();
+    const out = state.loaded ? await launchctl('bootout', target) : { problem: state.problem };
+    return { ok: !out.problem, problem: out.problem, notes: [] };
+  }
+
   async function status(): Promise<ServiceStatus> {
     const text = readOrNull(plistPath);
     const base: ServiceStatus = {
@@ -170,6 +177,7 @@ export function createLaunchdManager(deps: ManagerDeps): ServiceManager {
     serviceName: LAUNCHD_LABEL,
     install,
     start,
+    stop,
     status,
     uninstall,
     nativeCommands: () => ({

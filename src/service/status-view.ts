@@ -15,10 +15,14 @@ export interface ServiceStatusReport {
   workingDir: string | null;
   /** The XOPC_* environment the service sets (never a secret). */
   environment: Record<string, string>;
+  /** The config file the service reads (its token, host and port). */
+  configPath: string;
   url: string;
   health: { ok: boolean; uptime: number | null };
   /** One line when the manager could not be asked. */
   problem: string | null;
+  /** Other facts worth a line, e.g. a gateway outside the service holding the lock. */
+  notes: string[];
   commands: { command: string; description: string }[];
 }
 
@@ -50,18 +54,21 @@ export function renderServiceStatus(report: ServiceStatusReport): string {
   if (report.problem) lines.push(`⚠️  ${report.problem}`, '');
   lines.push(...section('📋 Service Status', 16));
   lines.push(`Installed: ${report.installed ? 'Yes' : 'No'}`);
-  lines.push(`Status: ${report.status}${report.detail && report.detail !== report.status ? ` (${report.detail})` : ''}`);
+  lines.push(`Status: ${report.status.replace('-', ' ')}${report.detail && report.detail !== report.status ? ` (${report.detail})` : ''}`);
   lines.push(`PID: ${report.pid ?? '-'}${report.pidSource === 'lock' ? ' (from the gateway lock)' : ''}`);
+  if (!report.installed) lines.push(`Not installed (${report.definitionPath}): run \`xopc gateway install\``);
   if (report.installed) {
     lines.push(`File: ${report.definitionPath}`);
     lines.push('', ...section('📝 Configuration', 16));
     lines.push(`Program: ${report.program ?? '(unreadable)'}`);
     lines.push(`Args: ${displayArgs(report.args)}`);
     lines.push(`Working Dir: ${report.workingDir ?? '-'}`);
+    lines.push(`Config: ${report.configPath}`);
   }
   lines.push('', ...section('🌐 Access', 9));
   lines.push(`URL: ${report.url}`);
   lines.push(`Health: ${report.health.ok ? `answering${report.health.uptime !== null ? ` (uptime ${report.health.uptime}s)` : ''}` : 'not answering'}`);
+  for (const note of report.notes) lines.push(`ℹ️  ${note}`);
   lines.push('', ...section('📝 Commands', 11));
   const width = Math.max(...report.commands.map((c) => c.command.length));
   for (const c of report.commands) lines.push(`  ${c.command.padEnd(width)}   # ${c.description}`);

@@ -76,6 +76,11 @@ export function createSystemdManager(deps: ManagerDeps): ServiceManager {
     return { ok: started.result.code === 0, problem: started.problem, notes: [] };
   }
 
+  async function stop(): Promise<ActionResult> {
+    const stopped = await systemctl('stop', SYSTEMD_UNIT_NAME);
+    return { ok: stopped.result.code === 0, problem: stopped.problem, notes: [] };
+  }
+
   async function status(): Promise<ServiceStatus> {
     const text = readOrNull(unitPath);
     const base: ServiceStatus = {
@@ -127,6 +132,7 @@ export function createSystemdManager(deps: ManagerDeps): ServiceManager {
     serviceName: SYSTEMD_UNIT_NAME,
     install,
     start,
+    stop,
     status,
     uninstall,
     nativeCommands: () => ({

@@ -67,6 +67,11 @@ export interface ServiceManager {
   serviceName: string;
   install(spec: ServiceSpec): Promise<InstallResult>;
   start(): Promise<ActionResult>;
+  /**
+   * Stops the service through its manager, so it stays stopped (until the next login or
+   * start): a plain SIGTERM to a gateway under Restart=always / KeepAlive is restarted.
+   */
+  stop(): Promise<ActionResult>;
   status(): Promise<ServiceStatus>;
   uninstall(): Promise<UninstallResult>;
   /** Commands to run the manager directly, for the status block. */

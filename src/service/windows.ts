@@ -160,6 +160,12 @@ export function createWindowsManager(deps: ManagerDeps & { stateDir: string }): 
     return { ok: !run.problem, problem: run.problem, notes: [] };
   }
 
+  async function stop(): Promise<ActionResult> {
+    // Terminates without a drain: the control path described above is what would drain first.
+    const end = await schtasks('/End', '/TN', TASK_NAME);
+    return { ok: !end.problem, problem: end.problem, notes: [] };
+  }
+
   async function status(): Promise<ServiceStatus> {
     const installed = existsSync(xmlPath);
     const base: ServiceStatus = {
@@ -199,6 +205,7 @@ export function createWindowsManager(deps: ManagerDeps & { stateDir: string }): 
     serviceName: TASK_NAME,
     install,
     start,
+    stop,
     status,
     uninstall,
     nativeCommands: () => ({
