@@ -104,6 +104,13 @@ test('node runtime runs this node on the built cli.js; no token ever lands in th
   assert.match(warnings.join('\n'), /XOPC_GATEWAY_TOKEN/);
 });
 
+test('a node or cli.js under a version manager or npx cache gets a warning', () => {
+  const base = { runtime: 'node' as const, port: 1, effectiveHost: 'h', drainTimeoutMs: 5000, home: '/h', logDir: '/l', env: {} };
+  assert.match(buildServiceSpec({ ...base, execPath: '/home/u/.nvm/versions/node/v20.1.0/bin/node', cliPath: CLI }).warnings.join(), /version manager/);
+  assert.match(buildServiceSpec({ ...base, execPath: '/usr/bin/node', cliPath: '/home/u/.npm/_npx/1a2b/node_modules/xopc/dist/src/cli.js' }).warnings.join(), /npx cache/);
+  assert.deepEqual(buildServiceSpec({ ...base, execPath: '/usr/bin/node', cliPath: '/usr/lib/node_modules/xopc/dist/src/cli.js' }).warnings, []);
+});
+
 test('values with newlines or control characters are refused', () => {
   const base = { runtime: 'node' as const, port: 1, effectiveHost: 'h', drainTimeoutMs: 5000, logDir: '/l', cliPath: CLI };
   assert.throws(() => buildServiceSpec({ ...base, home: '/h', env: { XOPC_HOME: '/tmp/x\nExecStartPre=/bin/rm -rf /' } }), /newlines/);

@@ -35,9 +35,8 @@ export function registerService(cli: CAC): void {
 
   cli
     .command('service-start', 'Start the installed service through the service manager')
-    .option(...CONFIG_OPTION)
     .option(...TIMEOUT_OPTION)
-    .action((options: InstallOptions) => serviceStart(options));
+    .action((options: { timeout?: unknown }) => serviceStart(options));
 
   cli
     .command('service-status', 'Show the installed service: state, pid, command line, URL')
@@ -96,14 +95,14 @@ async function install(options: InstallOptions): Promise<number> {
   return reportServing(manager, spec.host, spec.port, url, timeoutMs);
 }
 
-async function serviceStart(options: InstallOptions): Promise<number> {
+async function serviceStart(options: { timeout?: unknown }): Promise<number> {
   const timeoutMs = intOption('timeout', options.timeout, 0, 600_000) ?? 0;
   const manager = createServiceManager(process.platform, defaultManagerDeps());
   const before = await manager.status();
   if (!before.installed) throw new CliError(`The service is not installed (${before.definitionPath} does not exist): run \`xopc gateway install\` first.`, EXIT.FAILURE);
   const started = await manager.start();
   if (started.problem) throw new CliError(started.problem);
-  const { host, port } = endpoint(before.definition?.args ?? [], serviceView(before.definition, options.config));
+  const { host, port } = endpoint(before.definition?.args ?? [], serviceView(before.definition, undefined));
   return reportServing(manager, host, port, gatewayUrl(host, port), timeoutMs);
 }
 

@@ -55,6 +55,9 @@ export function defaultCliPath(): string {
   return fileURLToPath(new URL('../cli.js', import.meta.url));
 }
 
+// nvm, fnm, volta, asdf and npx keep node or packages under per-version or cache paths.
+const VOLATILE_PATH = /[\\/](\.nvm|\.fnm|fnm_multishells|\.volta|\.asdf|_npx)[\\/]/;
+
 // Margin over the drain for the supervisor to stop the worker, release the lock and exit.
 const STOP_MARGIN_SEC = 10;
 
@@ -68,6 +71,8 @@ export function buildServiceSpec(input: SpecInput): BuiltSpec {
   if (input.runtime === 'node') {
     program = input.execPath ?? process.execPath;
     args.push(input.cliPath ?? defaultCliPath());
+    const fragile = [program, args[0]!].find((path) => VOLATILE_PATH.test(path));
+    if (fragile) warnings.push(`${fragile} belongs to a version manager or a temporary npx cache: the service breaks when it goes away; install xopc globally or run install again after switching versions.`);
   } else {
     const found = findOnPath('xopc', input.env, platform);
     if (!found) {
