@@ -1,4 +1,6 @@
-import { mkdir, open, readdir, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { statSync } from 'node:fs';
+import { mkdir, open, readdir, unlink, type FileHandle } from 'node:fs/promises';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../src/logger.js';
 import { appendLine, createExclusive, errorCode, fsyncDir, readFirstLine, readLinesBackward } from './session-file.js';
@@ -50,6 +52,9 @@ export interface SessionStore {
 
 // Page entries are described with this many files open at once.
 const DESCRIBE_CONCURRENCY = 16;
+// For thousands of tiny calls, statSync is ~6x faster than fs.promises.stat (no thread-pool
+// round trip each); batches of this many keep the event loop free for other requests.
+const STAT_BATCH = 500;
 
 /**
  * The durable session store: one append-only JSON-lines file per session in `dir`
@@ -176,11 +181,15 @@ export function createSessionStore(options: SessionStoreOptions): SessionStore {
         candidates.push(parts);
       }
       // Order by the file's mtime (every append touches it): no file is opened for this.
-      const stamped = await Promise.all(candidates.map(async (parts) => {
-        const mtimeMs = await stat(pathOf(parts)).then((s) => s.mtimeMs, () => null);
-        return { parts, key: formatSessionKey(parts), mtimeMs };
-      }));
-      const present = stamped.filter((entry): entry is typeof entry & { mtimeMs: number } => entry.mtimeMs !== null);
+      const present: Array<{ parts: SessionKeyParts; key: string; mtimeMs: number }> = [];
+      for (let start = 0; start < candidates.length; start += STAT_BATCH) {
+        for (const parts of candidates.slice(start, start + STAT_BATCH)) {
+          // Gone since readdir (deleted meanwhile): not listed.
+          const stats = statSync(pathOf(parts), { throwIfNoEntry: false });
+          if (stats) present.push({ parts, key: formatSessionKey(parts), mtimeMs: stats.mtimeMs });
+        }
+        if (start + STAT_BATCH < candidates.length) await yieldToEventLoop();
+      }
       present.sort((a, b) => b.mtimeMs - a.mtimeMs || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
       const page = present.slice(query.offset, query.offset + query.limit);
       const sessions = await mapLimited(page, DESCRIBE_CONCURRENCY, (entry) => store.info(entry.parts));
