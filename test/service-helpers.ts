@@ -48,6 +48,7 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 30_00
 /**
  * A stand-in for systemctl that records its calls and answers like a working user manager.
  * Only for the calls into the manager: the unit itself is checked by the real systemd-analyze.
+ * `show` reports MainPID=$FAKE_MAIN_PID (default 4242).
  */
 export function writeFakeSystemctl(dir: string): { path: string; log: string } {
   const path = join(dir, 'fake-systemctl');
@@ -58,7 +59,7 @@ export function writeFakeSystemctl(dir: string): { path: string; log: string } {
       '#!/bin/sh',
       `echo "$*" >> '${log}'`,
       'case "$*" in',
-      '  *" show "*) printf "LoadState=loaded\\nActiveState=active\\nSubState=running\\nMainPID=4242\\n" ;;',
+      '  *" show "*) printf "LoadState=loaded\\nActiveState=active\\nSubState=running\\nMainPID=%s\\n" "${FAKE_MAIN_PID:-4242}" ;;',
       'esac',
       'exit 0',
       '',

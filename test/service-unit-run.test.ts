@@ -54,15 +54,21 @@ test('the installed unit, run the way systemd runs it, starts a gateway that ans
   assert.notEqual(allowed.status, 401);
 
   // service-start and service-status see the same gateway through the unit's port and XOPC_HOME.
-  const cliEnv = isolatedEnv(home, { XOPC_SYSTEMCTL: fake.path });
+  const cliEnv = isolatedEnv(home, { XOPC_SYSTEMCTL: fake.path, FAKE_MAIN_PID: String(child.pid) });
   const started = await runCli(['gateway', 'service-start', '--timeout', '5000'], cliEnv);
   assert.equal(started.code, 0, started.stdout + started.stderr);
   assert.match(started.stdout, new RegExp(`Started: http://127\\.0\\.0\\.1:${port}`));
   const report = JSON.parse((await runCli(['gateway', 'service-status', '--json'], cliEnv)).stdout);
-  assert.equal(report.health.ok, true);
+  assert.deepEqual([report.status, report.pid, report.health.ok, report.notes], ['running', child.pid, true, []]);
   assert.equal(report.configPath, join(state, 'config.json'));
-  // The fake manager reports pid 4242, so the lock holder looks like a gateway outside the service.
-  assert.match(report.notes.join(), new RegExp(`pid ${child.pid}`));
+
+  // When the manager's process is not the one holding the lock, "started" would be a lie.
+  const otherEnv = isolatedEnv(home, { XOPC_SYSTEMCTL: fake.path, FAKE_MAIN_PID: '4242' });
+  const notOurs = await runCli(['gateway', 'service-start', '--timeout', '5000'], otherEnv);
+  assert.equal(notOurs.code, 1);
+  assert.match(notOurs.stderr, new RegExp(`from a gateway the service did not start \\(pid ${child.pid}\\)`));
+  const report2 = JSON.parse((await runCli(['gateway', 'service-status', '--json'], otherEnv)).stdout);
+  assert.match(report2.notes.join(), new RegExp(`not run by the service .*pid ${child.pid}`));
 
   // systemd's stop: SIGTERM to the main process (KillMode=mixed), then it waits TimeoutStopSec.
   child.kill('SIGTERM');

@@ -91,8 +91,7 @@ async function install(options: InstallOptions): Promise<number> {
     return EXIT.FAILURE;
   }
   for (const note of result.notes) console.log(`ℹ️  ${note}`);
-  const url = gatewayUrl(spec.host, spec.port);
-  return reportServing(manager, spec.host, spec.port, url, timeoutMs);
+  return reportServing(manager, { host: spec.host, port: spec.port, lockFile: lockPath(configPath) }, timeoutMs);
 }
 
 async function serviceStart(options: { timeout?: unknown }): Promise<number> {
@@ -102,8 +101,9 @@ async function serviceStart(options: { timeout?: unknown }): Promise<number> {
   if (!before.installed) throw new CliError(`The service is not installed (${before.definitionPath} does not exist): run \`xopc gateway install\` first.`, EXIT.FAILURE);
   const started = await manager.start();
   if (started.problem) throw new CliError(started.problem);
-  const { host, port } = endpoint(before.definition?.args ?? [], serviceView(before.definition, undefined));
-  return reportServing(manager, host, port, gatewayUrl(host, port), timeoutMs);
+  const view = serviceView(before.definition, undefined);
+  const { host, port } = endpoint(before.definition?.args ?? [], view);
+  return reportServing(manager, { host, port, lockFile: lockPath(view.configPath, view.env) }, timeoutMs);
 }
 
 async function serviceStatus(options: TargetOptions & { json?: boolean }): Promise<number> {
@@ -158,16 +158,31 @@ async function uninstall(): Promise<number> {
   return EXIT.OK;
 }
 
-/** Waits (bounded) for /health after a start, then says whether the gateway serves. */
-async function reportServing(manager: ServiceManager, host: string, port: number, url: string, timeoutMs: number): Promise<number> {
+/** Where the started service should answer, and the lock its gateway should hold. */
+interface ServingTarget {
+  host: string;
+  port: number;
+  lockFile: string;
+}
+
+/** Waits (bounded) for /health after a start, then says whether the service's gateway serves. */
+async function reportServing(manager: ServiceManager, target: ServingTarget, timeoutMs: number): Promise<number> {
+  const url = gatewayUrl(target.host, target.port);
   if (timeoutMs === 0) {
     console.log(`✅ Started (not waiting for ${url}/health)`);
     return EXIT.OK;
   }
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const health = await probeHealth(host, port, 1000);
-    if (health) {
+    if (await probeHealth(target.host, target.port, 1000)) {
+      // A gateway started by hand for the same config also answers; the service's own
+      // process then waits for the lock and gives up (exit 4). Say so instead of "started".
+      const status = await manager.status();
+      const lock = readLock(target.lockFile);
+      const holder = lock.state === 'held' && lock.info.pid > 0 ? lock.info.pid : null;
+      if (status.pid && holder && status.pid !== holder) {
+        throw new CliError(`${url} answers, but from a gateway the service did not start (pid ${holder}); the service (pid ${status.pid}) cannot take the lock. Stop the other one with \`xopc gateway stop\`, then run \`xopc gateway service-start\`.`);
+      }
       console.log(`✅ Started: ${url}`);
       return EXIT.OK;
     }
