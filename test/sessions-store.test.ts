@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -92,6 +92,20 @@ describe('session store files', () => {
     assert.equal(await createExclusive(file, 'a\n'), true);
     assert.equal(await createExclusive(file, 'b\n'), false);
     assert.equal(readFileSync(file, 'utf8'), 'a\n');
+  });
+
+  test('temp files a crash left behind are removed once they are old', async () => {
+    const { dir, store } = newStore();
+    await store.list({ limit: 1, offset: 0 });
+    const old = join(dir, '.main~api~x.jsonl.123.abcd.tmp');
+    const fresh = join(dir, '.main~api~y.jsonl.123.abcd.tmp');
+    writeFileSync(old, 'x');
+    writeFileSync(fresh, 'y');
+    const longAgo = new Date(Date.now() - 3600_000);
+    utimesSync(old, longAgo, longAgo);
+    await createSessionStore({ dir, logger }).list({ limit: 1, offset: 0 });
+    assert.equal(existsSync(old), false);
+    assert.equal(existsSync(fresh), true, 'a fresh one may be another worker\'s create in progress');
   });
 
   test('list pages and filters from file names; remove deletes', async () => {

@@ -55,6 +55,9 @@ const DESCRIBE_CONCURRENCY = 16;
 // For thousands of tiny calls, statSync is ~6x faster than fs.promises.stat (no thread-pool
 // round trip each); batches of this many keep the event loop free for other requests.
 const STAT_BATCH = 500;
+// What createExclusive leaves behind if killed between writing its temp file and linking it.
+const TEMP_FILE = /^\..+\.tmp$/;
+const TEMP_FILE_MAX_AGE_MS = 60_000;
 
 /**
  * The durable session store: one append-only JSON-lines file per session in `dir`
@@ -64,7 +67,7 @@ const STAT_BATCH = 500;
 export function createSessionStore(options: SessionStoreOptions): SessionStore {
   const { dir, logger } = options;
   let ready: Promise<void> | undefined;
-  const ensureDir = () => (ready ??= mkdir(dir, { recursive: true, mode: 0o700 }).then(() => undefined));
+  const ensureDir = () => (ready ??= prepareDir(dir, logger));
   const pathOf = (parts: SessionKeyParts) => join(dir, sessionFileName(parts));
 
   async function withFile<T>(parts: SessionKeyParts, use: (handle: FileHandle, size: number, mtimeMs: number) => Promise<T>): Promise<T | null> {
@@ -209,6 +212,20 @@ export function createSessionStore(options: SessionStoreOptions): SessionStore {
     },
   };
   return store;
+}
+
+/** Creates the dir and removes temp files a crash left mid-create (old enough not to be another worker's). */
+async function prepareDir(dir: string, logger: Logger): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const now = Date.now();
+  let removed = 0;
+  for (const name of await readdir(dir)) {
+    if (!TEMP_FILE.test(name)) continue;
+    const stats = statSync(join(dir, name), { throwIfNoEntry: false });
+    if (!stats || now - stats.mtimeMs < TEMP_FILE_MAX_AGE_MS) continue;
+    await unlink(join(dir, name)).then(() => removed++, () => undefined);
+  }
+  if (removed > 0) logger.info({ removed }, 'removed temp files left by an interrupted session create');
 }
 
 function flatten(turns: TurnRecord[]): SequencedMessage[] {
