@@ -37,7 +37,7 @@ export interface SseClient {
   /** Resolves with the response status once the headers arrive. */
   opened: Promise<number>;
   events: SseEvent[];
-  /** Resolves when the stream ends, with all events. */
+  /** Resolves when the stream ends, with all events; rejects if the connection breaks. */
   finished: Promise<SseEvent[]>;
   /** Resolves with the first event (past or future) matching `match`. */
   waitFor(match: (event: SseEvent) => boolean): Promise<SseEvent>;
@@ -66,7 +66,7 @@ export async function startAgentApp(overrides: Record<string, unknown> = {}): Pr
       return { status: response.status, json: text ? JSON.parse(text) : null };
     },
     stream(body) {
-      return openStream(`${url}/api/agent`, { ...headers, accept: 'text/event-stream' }, body);
+      return openAgentStream(url, TOKEN, body);
     },
     async close() {
       await features.close();
@@ -78,7 +78,10 @@ export async function startAgentApp(overrides: Record<string, unknown> = {}): Pr
   };
 }
 
-function openStream(url: string, headers: Record<string, string>, body: unknown): SseClient {
+/** POST `{origin}/api/agent` asking for server-sent events; parses them as they arrive. */
+export function openAgentStream(origin: string, token: string, body: unknown): SseClient {
+  const url = `${origin}/api/agent`;
+  const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'text/event-stream' };
   const events: SseEvent[] = [];
   const emitter = new EventEmitter();
   let markOpened!: (status: number) => void;
