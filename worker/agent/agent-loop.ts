@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { AssistantMessage, Context, Message, TSchema, Tool, ToolCall } from '@mariozechner/pi-ai';
 import { ApiError, apiError } from '../http/errors.js';
 import type { StoredMessage } from '../sessions/session-types.js';
@@ -110,7 +111,9 @@ async function callModel(options: AgentLoopOptions, context: Context, onDelta: (
       apiKey: resolved.apiKey,
       signal: controller.signal,
       maxRetries: options.maxRetries,
-      sessionId: options.toolContext.sessionKey,
+      // Lets providers route a session's calls to a warm prompt cache; hashed, since a key
+      // can hold a chat id that is none of the provider's business.
+      sessionId: createHash('sha256').update(options.toolContext.sessionKey).digest('hex').slice(0, 32),
     });
     for await (const event of events) {
       if (event.type === 'text_delta') onDelta(event.delta);
