@@ -6,7 +6,7 @@
  */
 const pending: NodeJS.Signals[] = [];
 const early = (signal: NodeJS.Signals) => pending.push(signal);
-const EARLY_SIGNALS: NodeJS.Signals[] = ['SIGUSR1', 'SIGTERM', 'SIGINT'];
+const EARLY_SIGNALS: NodeJS.Signals[] = ['SIGUSR1', 'SIGTERM', 'SIGINT', 'SIGHUP'];
 for (const sig of EARLY_SIGNALS) process.on(sig, early);
 
 /** Replaces the early listeners with the real ones and replays what arrived meanwhile. */
@@ -23,6 +23,5 @@ export function takeOverSignals(handlers: Partial<Record<NodeJS.Signals, () => v
 
 /** Drops the early SIGTERM/SIGINT listeners (keeping SIGUSR1 safe) for commands that are not the gateway. */
 export function releaseEarlySignals(): void {
-  process.off('SIGTERM', early);
-  process.off('SIGINT', early);
+  for (const sig of EARLY_SIGNALS) if (sig !== 'SIGUSR1') process.off(sig, early);
 }

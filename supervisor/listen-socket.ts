@@ -47,9 +47,15 @@ export async function bindListenSocket(host: string, port: number): Promise<List
     handle.close();
     throw new BindError(getSystemErrorName(err), host, port);
   }
+  // libuv defers EADDRINUSE from bind() to listen() and leaves the socket unbound (a
+  // later listen() would then pick a random port), so read back what we really got.
   const name: { port?: number } = {};
   handle.getsockname(name);
-  return { fd: handle.fd, host, port: name.port ?? port, close: () => handle.close() };
+  if (!name.port || (port !== 0 && name.port !== port)) {
+    handle.close();
+    throw new BindError('EADDRINUSE', host, port);
+  }
+  return { fd: handle.fd, host, port: name.port, close: () => handle.close() };
 }
 
 /** A socket inherited from a previous supervisor (respawn) at a known fd. */

@@ -8,7 +8,8 @@ import { HANDOVER_ENV, LISTEN_FD_ENV, isMessage, type HandoverMessage } from '..
 import { acquireLock, lockInfoForSelf, readLock, releaseLock, writeLockInfo, type LockInfo } from '../src/lock.js';
 import { createLogger, type Logger } from '../src/logger.js';
 import { createPrettyFormatter } from '../src/log-format.js';
-import { defaultLogFile, legacyPidFile, lockPath as lockPathFor } from '../src/paths.js';
+import { legacyPidFile, lockPath as lockPathFor } from '../src/paths.js';
+import { resolveLogFile } from '../src/log-file.js';
 import { VERSION } from '../src/version.js';
 import { createCrashPolicy } from './crash-policy.js';
 import { adoptListenSocket, bindListenSocket, BindError, type ListenSocket } from './listen-socket.js';
@@ -54,19 +55,30 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
   takeOverSignals({
     SIGTERM: () => onStop('SIGTERM'),
     SIGINT: () => onStop('SIGINT'),
+    // The controlling terminal went away: stop as gracefully as for SIGTERM.
+    SIGHUP: () => onStop('SIGTERM'),
     SIGUSR1: () => onRestart(),
   });
 
   const loaded = ensureToken(loadConfig(options.configPath, options.flags));
   const config = loaded.config;
+  // A respawned supervisor has no terminal. Under a service manager with no TTY the log
+  // file is the log: copying it to stdout would fill launchd's never-rotated out files.
   const terminal = handoverFrom === null;
-  const logFile = config.logging.file ?? defaultLogFile();
+  const copyLogsToStdout = terminal && (Boolean(process.stdout.isTTY) || !isSupervised(env));
+  let stdoutBroken = false;
+  // The terminal may go away (ssh dropped, reader closed): keep running, stop writing to it.
+  process.stdout.on('error', () => (stdoutBroken = true));
+  process.stderr.on('error', () => {});
+  const writeOut = (text: string) => {
+    if (!stdoutBroken) process.stdout.write(text);
+  };
   const format = createPrettyFormatter({ colorize: Boolean(process.stdout.isTTY) });
   const sink = createLogSink({
-    file: logFile,
+    file: resolveLogFile(config.logging, options.configPath),
     maxBytes: config.logging.maxSizeBytes,
     maxFiles: config.logging.maxFiles,
-    terminal: terminal ? { write: (text) => process.stdout.write(text), format } : undefined,
+    terminal: copyLogsToStdout ? { write: writeOut, format } : undefined,
   });
   const logger = createLogger('supervisor', config.logging.level, sink);
   const lockFile = lockPathFor(options.configPath);
@@ -191,8 +203,8 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
   function announceReady(worker: WorkerProcess): void {
     phase = 'running';
     const url = `http://${socket.host === '0.0.0.0' || socket.host === '::' ? 'localhost' : socket.host}:${socket.port}`;
-    logger.info({ url, pid: process.pid, workerPid: worker.pid }, 'gateway listening');
-    if (terminal) process.stdout.write(`✅ Gateway listening on ${url} (pid ${process.pid})\n`);
+    logger.info({ url, workerPid: worker.pid }, 'gateway listening');
+    if (terminal) writeOut(`✅ Gateway listening on ${url} (pid ${process.pid})\n`);
     if (handoverFrom !== null && process.connected) process.send!({ cmd: 'handover-ready', pid: process.pid } satisfies HandoverMessage);
   }
 
@@ -404,7 +416,7 @@ async function takeLock(lockFile: string, options: SupervisorOptions, config: Co
     }
     const holder = result.holder;
     if (options.force && holder.pid > 0) {
-      logger.warn({ pid: holder.pid }, '--force: stopping the running gateway');
+      logger.warn({ holderPid: holder.pid }, '--force: stopping the running gateway');
       await terminateProcesses([holder.pid, ...(holder.workerPid ? [holder.workerPid] : [])]);
       continue;
     }

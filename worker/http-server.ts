@@ -1,15 +1,17 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import net, { type Socket } from 'node:net';
 
-// How long a keep-alive connection that is idle when the drain starts may still send
-// one more request (answered with `Connection: close`) before we end it. A client in a
-// request loop sends its next request within microseconds; ending an idle socket at
-// once races that request and shows up as a reset.
-const IDLE_GRACE_MS = 1000;
+// How long after its last response a keep-alive connection may still send one more
+// request (answered with `Connection: close`) once the drain has started. A client in a
+// request loop sends its next request within microseconds, and ending its socket in
+// that moment shows up as a reset; a connection idle for longer than this is ended at
+// once, so a stop is not held up by idle clients.
+const IDLE_GRACE_MS = 300;
 
 interface ConnectionState {
   active: number;
   served: number;
+  lastActivity: number;
   idleTimer?: NodeJS.Timeout;
 }
 
@@ -49,6 +51,7 @@ export function createDrainableServer(handler: (req: IncomingMessage, res: Serve
     res.on('close', () => {
       if (!state) return;
       state.active--;
+      state.lastActivity = Date.now();
       if (draining) endWhenIdle(req.socket, state);
     });
     handler(req, res);
@@ -58,7 +61,7 @@ export function createDrainableServer(handler: (req: IncomingMessage, res: Serve
   server.keepAliveTimeout = 5000;
 
   server.on('connection', (socket: Socket) => {
-    connections.set(socket, { active: 0, served: 0 });
+    connections.set(socket, { active: 0, served: 0, lastActivity: Date.now() });
     socket.once('close', () => {
       const state = connections.get(socket);
       if (state?.idleTimer) clearTimeout(state.idleTimer);
@@ -69,9 +72,10 @@ export function createDrainableServer(handler: (req: IncomingMessage, res: Serve
 
   function endWhenIdle(socket: Socket, state: ConnectionState): void {
     if (state.active > 0 || state.served === 0 || state.idleTimer) return;
+    const wait = Math.max(0, state.lastActivity + IDLE_GRACE_MS - Date.now());
     state.idleTimer = setTimeout(() => {
       if (state.active === 0) socket.end();
-    }, IDLE_GRACE_MS);
+    }, wait);
     state.idleTimer.unref();
   }
 

@@ -3,7 +3,8 @@ import { takeOverSignals } from '../src/early-signals.js';
 import pino from 'pino';
 import { loadConfig } from '../src/config.js';
 import { createLogger, type Logger } from '../src/logger.js';
-import { defaultLogFile, stateDir } from '../src/paths.js';
+import { stateDir } from '../src/paths.js';
+import { resolveLogFile } from '../src/log-file.js';
 import { isMessage, WORKER_OPTIONS_ENV, type SupervisorToWorker, type WorkerOptions, type WorkerToSupervisor } from '../src/ipc.js';
 import { createApp } from './app.js';
 import { createFeatures, type Features } from './features.js';
@@ -75,15 +76,20 @@ async function main(): Promise<void> {
   // Ctrl+C reaches the whole process group and systemd signals the whole cgroup: the
   // supervisor orders the drain, and a worker signalled on its own drains by itself.
   const drainOnSignal = () => void drain(5000);
-  takeOverSignals({ SIGTERM: drainOnSignal, SIGINT: drainOnSignal });
+  takeOverSignals({ SIGTERM: drainOnSignal, SIGINT: drainOnSignal, SIGHUP: drainOnSignal });
 
   try {
     const { config } = loadConfig(options.configPath, options.flags);
     logger = createLogger('worker', config.logging.level, pino.destination({ dest: 1, sync: false }));
     features = await createFeatures({ config, logger, stateDir: stateDir() });
-    const app = createApp({ config, logger, logFile: config.logging.file ?? defaultLogFile(), startedAt, routers: features.routers });
+    const app = createApp({ config, logger, logFile: resolveLogFile(config.logging, options.configPath), startedAt, routers: features.routers });
     http = createDrainableServer(app.callback());
     await http.listen(options.listenFd);
+    const address = http.server.address();
+    // The socket must be the one the supervisor bound; anything else is a bug upstream.
+    if (!address || typeof address === 'string' || address.port !== options.port) {
+      throw new Error(`listen EADDRINUSE: inherited socket is not bound to port ${options.port}`);
+    }
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     logger?.error({ err }, 'worker start-up failed');

@@ -61,7 +61,7 @@ export interface Gateway {
   /** Resolves when the first supervisor process exits. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** Waits until the lock names a ready worker other than `exceptWorkerPid` (and, if given, a supervisor other than `exceptPid`). */
-  waitForServing(options?: { exceptWorkerPid?: number; exceptPid?: number; timeoutMs?: number }): Promise<LockJson>;
+  waitForServing(options?: { exceptWorkerPid?: number; exceptPid?: number; pid?: number; timeoutMs?: number }): Promise<LockJson>;
   /** Stops everything this gateway started (SIGTERM, then SIGKILL), including respawned supervisors. */
   stop(): Promise<void>;
 }
@@ -150,9 +150,10 @@ export async function startGateway(options: StartOptions = {}): Promise<Gateway>
 
   const lock = () => {
     const info = readLockFor(home, configPath);
-    if (info) {
+    // Only locks a gateway wrote (they name a worker); a test may plant a fake one naming any pid.
+    if (info?.workerPid && info.pid !== process.pid) {
       seenPids.add(info.pid);
-      if (info.workerPid) seenPids.add(info.workerPid);
+      seenPids.add(info.workerPid);
     }
     return info;
   };
@@ -168,10 +169,11 @@ export async function startGateway(options: StartOptions = {}): Promise<Gateway>
     output: () => out,
     lock,
     exited,
-    async waitForServing({ exceptWorkerPid, exceptPid, timeoutMs = 15_000 } = {}) {
+    async waitForServing({ exceptWorkerPid, exceptPid, pid, timeoutMs = 15_000 } = {}) {
       return waitUntil(async () => {
         const info = lock();
         if (!info?.workerPid || !info.port) return null;
+        if (pid && info.pid !== pid) return null;
         if (exceptWorkerPid && info.workerPid === exceptWorkerPid) return null;
         if (exceptPid && info.pid === exceptPid) return null;
         try {
@@ -197,7 +199,8 @@ export async function startGateway(options: StartOptions = {}): Promise<Gateway>
     return gateway;
   }
   const info = await Promise.race([
-    gateway.waitForServing({ timeoutMs: options.readyTimeoutMs ?? 15_000 }),
+    // This very process, not another gateway that still holds the lock (a --force start).
+    gateway.waitForServing({ pid: proc.pid, timeoutMs: options.readyTimeoutMs ?? 15_000 }),
     exited.then(({ code }) => {
       throw new Error(`gateway exited with code ${code} before serving:\n${out}`);
     }),

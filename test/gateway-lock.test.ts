@@ -1,0 +1,97 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { lockPath } from '../src/paths.js';
+import { processStartTime } from '../src/proc.js';
+import { alive, removeHome, startGateway, tempHome } from './helpers/gateway.js';
+
+function writeLock(home: string, configPath: string, content: object): string {
+  const file = lockPath(configPath, { XOPC_HOME: home });
+  mkdirSync(join(home, 'locks'), { recursive: true });
+  writeFileSync(file, JSON.stringify(content));
+  return file;
+}
+
+test('a second gateway on the same config fails with the message and exit 1', async () => {
+  const first = await startGateway();
+  try {
+    const second = await startGateway({ home: first.home, expectExit: true });
+    assert.equal((await second.exited).code, 1);
+    assert.match(second.output(), new RegExp(`❌ Gateway already running \\(pid ${first.pid}\\)\\. Use --force to kill existing process\\.`));
+    assert.ok(alive(first.pid), 'the first gateway keeps running');
+  } finally {
+    await first.stop();
+    removeHome(first.home);
+  }
+});
+
+test('gateways with different configs run side by side', async () => {
+  const home = tempHome();
+  const a = await startGateway({ home, configPath: join(home, 'a.json') });
+  const b = await startGateway({ home, configPath: join(home, 'b.json') });
+  try {
+    assert.notEqual(a.lock()!.pid, b.lock()!.pid);
+    for (const gw of [a, b]) assert.equal((await fetch(gw.url('/health'))).status, 200);
+  } finally {
+    await Promise.all([a.stop(), b.stop()]);
+    removeHome(home);
+  }
+});
+
+test('a lock left by a dead process is taken over', async () => {
+  const home = tempHome();
+  const dead = spawnSync(process.execPath, ['-e', 'console.log(process.pid)'], { encoding: 'utf8' });
+  const deadPid = Number(dead.stdout.trim());
+  assert.ok(!alive(deadPid));
+  writeLock(home, join(home, 'config.json'), { pid: deadPid, createdAt: new Date().toISOString(), configPath: join(home, 'config.json'), startTime: 1 });
+  const gw = await startGateway({ home });
+  try {
+    assert.equal(gw.lock()!.pid, gw.pid);
+    assert.match(gw.output(), /took over a stale gateway lock/);
+  } finally {
+    await gw.stop();
+    removeHome(home);
+  }
+});
+
+test('a lock whose pid now belongs to another process (start time differs) is taken over', async () => {
+  const home = tempHome();
+  // Our own pid is alive, but the recorded start time is not ours: a reused pid.
+  const realStart = processStartTime(process.pid);
+  assert.notEqual(realStart, null, 'this test needs /proc');
+  writeLock(home, join(home, 'config.json'), { pid: process.pid, createdAt: new Date().toISOString(), configPath: join(home, 'config.json'), startTime: realStart! - 1 });
+  const gw = await startGateway({ home });
+  try {
+    assert.equal(gw.lock()!.pid, gw.pid);
+    assert.match(gw.output(), /took over a stale gateway lock/);
+  } finally {
+    await gw.stop();
+    removeHome(home);
+  }
+});
+
+test('--force stops the gateway holding the lock and starts', async () => {
+  const first = await startGateway();
+  const second = await startGateway({ home: first.home, args: ['--port', '0', '--host', '127.0.0.1', '--force'] });
+  try {
+    const firstExit = await first.exited;
+    assert.equal(firstExit.code, 0, `the first gateway drained and exited: ${JSON.stringify(firstExit)}\n${first.output()}`);
+    assert.equal(second.lock()!.pid, second.pid);
+    assert.equal((await fetch(second.url('/health'))).status, 200);
+  } finally {
+    await Promise.all([first.stop(), second.stop()]);
+    removeHome(first.home);
+  }
+});
+
+test('a clean stop removes the lock', async () => {
+  const gw = await startGateway();
+  const file = lockPath(gw.configPath, { XOPC_HOME: gw.home });
+  assert.ok(existsSync(file));
+  process.kill(gw.pid, 'SIGTERM');
+  assert.equal((await gw.exited).code, 0);
+  assert.ok(!existsSync(file), 'lock removed');
+  removeHome(gw.home);
+});
