@@ -208,16 +208,19 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
     if (handoverFrom !== null && process.connected) process.send!({ cmd: 'handover-ready', pid: process.pid } satisfies HandoverMessage);
   }
 
+  let exitCode: number = EXIT.OK;
   async function shutdown(code: number, reason: string, immediately = false): Promise<void> {
     if (phase === 'stopping' && !immediately) return;
     phase = 'stopping';
+    // A second Ctrl+C overrides the code of the graceful stop it cuts short.
+    exitCode = code;
     if (respawnTimer) clearTimeout(respawnTimer);
     logger.info({ reason, drainTimeoutMs: immediately ? 0 : drainMs }, immediately ? 'stopping now' : 'stopping: draining');
     await Promise.all([...live].map((worker) => (immediately ? worker.kill() : worker.drain(drainMs))));
     if (ownsLock) releaseLock(lockFile);
     ownsLock = false;
-    logger.info({ code }, 'gateway stopped');
-    finish(code);
+    logger.info({ code: exitCode }, 'gateway stopped');
+    finish(exitCode);
   }
 
   async function restartInProcess(): Promise<void> {

@@ -10,6 +10,8 @@ const IDLE_GRACE_MS = 300;
 
 interface ConnectionState {
   active: number;
+  /** Responses in progress, to turn keep-alive off when a drain starts mid-request. */
+  responses: Set<ServerResponse>;
   served: number;
   lastActivity: number;
   idleTimer?: NodeJS.Timeout;
@@ -44,6 +46,7 @@ export function createDrainableServer(handler: (req: IncomingMessage, res: Serve
     if (state) {
       state.active++;
       state.served++;
+      state.responses.add(res);
       if (state.idleTimer) clearTimeout(state.idleTimer);
       state.idleTimer = undefined;
     }
@@ -51,6 +54,7 @@ export function createDrainableServer(handler: (req: IncomingMessage, res: Serve
     res.on('close', () => {
       if (!state) return;
       state.active--;
+      state.responses.delete(res);
       state.lastActivity = Date.now();
       if (draining) endWhenIdle(req.socket, state);
     });
@@ -61,7 +65,7 @@ export function createDrainableServer(handler: (req: IncomingMessage, res: Serve
   server.keepAliveTimeout = 5000;
 
   server.on('connection', (socket: Socket) => {
-    connections.set(socket, { active: 0, served: 0, lastActivity: Date.now() });
+    connections.set(socket, { active: 0, responses: new Set(), served: 0, lastActivity: Date.now() });
     socket.once('close', () => {
       const state = connections.get(socket);
       if (state?.idleTimer) clearTimeout(state.idleTimer);
@@ -101,7 +105,10 @@ export function createDrainableServer(handler: (req: IncomingMessage, res: Serve
         // Stop accepting without http.Server's closeIdleConnections(); our copy of the
         // listening fd closes, the socket itself stays open in the supervisor.
         net.Server.prototype.close.call(server);
-        for (const [socket, state] of connections) endWhenIdle(socket, state);
+        for (const [socket, state] of connections) {
+          for (const res of state.responses) if (!res.headersSent) res.shouldKeepAlive = false;
+          endWhenIdle(socket, state);
+        }
       }
       return new Promise((resolve) => {
         if (connections.size === 0) return resolve(0);
