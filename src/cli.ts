@@ -35,6 +35,9 @@ async function main(argv: string[]): Promise<number> {
     releaseEarlySignals();
     return EXIT.OK;
   }
+  if (cli.matchedCommand?.name === '' && cli.args.length > 0) {
+    throw new CliError(`Unknown command "xopc ${group} ${cli.args[0]}". Run \`xopc ${group} --help\`.`, EXIT.USAGE);
+  }
   if (!cli.matchedCommand) throw new CliError(`Unknown command "xopc ${group} ${cli.args[0] ?? ''}". Run \`xopc ${group} --help\`.`, EXIT.USAGE);
   // Only the foreground gateway keeps the early SIGTERM/SIGINT listeners; other commands die on Ctrl+C as usual.
   if (!(group === 'gateway' && cli.matchedCommand.name === '')) releaseEarlySignals();
@@ -50,7 +53,7 @@ main(process.argv.slice(2)).then(
     if (err instanceof CliError || err instanceof ConfigError) {
       console.error(`❌ ${err.message}`);
       process.exitCode = err instanceof CliError ? err.exitCode : EXIT.FAILURE;
-    } else if (err instanceof Error && /^(Unknown option|missing required args|option .* value is missing)/i.test(err.message)) {
+    } else if (err instanceof Error && /^(Unknown option|Unused args|missing required args|option .* value is missing)/i.test(err.message)) {
       // cac's own usage errors
       console.error(`❌ ${err.message}`);
       process.exitCode = EXIT.USAGE;

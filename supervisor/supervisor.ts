@@ -15,7 +15,7 @@ import { createCrashPolicy } from './crash-policy.js';
 import { adoptListenSocket, bindListenSocket, BindError, type ListenSocket } from './listen-socket.js';
 import { createLogSink } from './log-sink.js';
 import { portOwners, terminateProcesses, waitForPortFree } from './port.js';
-import { isSupervised, restartAllowed, restartMode } from './restart-mode.js';
+import { isSupervised, restartAllowed, restartMode, serviceManagerName } from './restart-mode.js';
 import { spawnWorker, type WorkerExit, type WorkerProcess } from './worker-process.js';
 
 export interface SupervisorOptions {
@@ -111,6 +111,7 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
     workerPid: null,
     version: VERSION,
     restart: { allowed: restartAllowed(env), mode },
+    service: serviceManagerName(env),
     argv: process.argv.slice(1),
     execArgv: process.execArgv,
     cwd: process.cwd(),

@@ -32,6 +32,9 @@ export function registerStop(cli: CAC): void {
         return EXIT.OK;
       }
       const { pid, workerPid } = lock.info;
+      const service = (lock.info as { service?: string | null }).service ?? null;
+      if (service && !options.force && (await stopThroughManager(service, pid, timeoutMs))) return EXIT.OK;
+      if (service) console.log(`⚠️  This gateway runs under a service manager (${service}), which may start it again; stop it with the manager's own command.`);
       const started = Date.now();
       if (options.force) {
         signal(pid, 'SIGKILL');
@@ -55,4 +58,27 @@ export function registerStop(cli: CAC): void {
       console.log(options.force ? `✅ Gateway killed (pid ${pid}).` : graceful ? `✅ Gateway stopped (pid ${pid}, ${ms} ms).` : `✅ Gateway killed after the timeout (pid ${pid}).`);
       return EXIT.OK;
     });
+}
+
+/**
+ * A gateway under our installed systemd/launchd/Task Scheduler service is stopped through
+ * the manager: a plain SIGTERM would be undone by Restart=always / KeepAlive.
+ */
+async function stopThroughManager(service: string, pid: number, timeoutMs: number): Promise<boolean> {
+  if (service !== 'systemd' && service !== 'launchd' && service !== 'schtasks') return false;
+  const { createServiceManager, defaultManagerDeps } = await import('../service/index.js');
+  let manager;
+  try {
+    manager = createServiceManager(process.platform, defaultManagerDeps());
+  } catch {
+    return false;
+  }
+  const result = await manager.stop();
+  if (!result.ok) {
+    console.log(`⚠️  Could not stop the ${manager.serviceName} service through ${manager.kind}: ${result.problem}`);
+    return false;
+  }
+  if (!(await waitForExit(pid, timeoutMs + 2000))) return false;
+  console.log(`✅ Gateway stopped through ${manager.kind} (service ${manager.serviceName}, pid ${pid}).`);
+  return true;
 }
