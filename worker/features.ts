@@ -6,6 +6,8 @@ import { createAgentService, type AgentService } from './agent/agent-service.js'
 import { defaultAgentId } from './agent/agents.js';
 import { createToolRegistry, type ToolRegistry } from './agent/tool-registry.js';
 import { createCurrentTimeTool } from './agent/tools/current-time.js';
+import { createChannelFeature } from './channels/channel-feature.js';
+import type { ChannelRegistry } from './channels/types.js';
 import { createAgentRouter } from './routes/agent.js';
 import { createSessionsRouter } from './routes/sessions.js';
 import { createKeyedQueue } from './sessions/session-queue.js';
@@ -38,6 +40,8 @@ export interface Features {
     sessions: SessionService;
     store: SessionStore;
     tools: ToolRegistry;
+    /** The enabled channels (telegram, webhook, webchat): `send(channel, chatId, text)` delivers a message. */
+    channels: ChannelRegistry;
   };
 }
 
@@ -54,14 +58,24 @@ export async function createFeatures(context: FeatureContext): Promise<Features>
   const agent = createAgentService({ config, logger, store, queue, tools });
   const sessions = createSessionService({ config, store, queue });
 
+  // --- channels and messages (issue 4): registry, /api/message, /api/webhook/:channel, send tool ---
+  const channelFeature = createChannelFeature({ config, logger, stateDir, store, queue, agent, tools });
+  const { channels } = channelFeature;
+  // --- end channels ---
+
   return {
-    routers: [createAgentRouter({ config, agent }), createSessionsRouter(sessions)],
-    async startBackground() {},
-    async stopBackground() {},
+    routers: [createAgentRouter({ config, agent }), createSessionsRouter(sessions), ...channelFeature.routers],
+    async startBackground() {
+      await channelFeature.startBackground();
+    },
+    async stopBackground() {
+      await channelFeature.stopBackground();
+    },
     async close() {
+      await channelFeature.close();
       await agent.close();
     },
-    services: { agent, sessions, store, tools },
+    services: { agent, sessions, store, tools, channels },
   };
 }
 
