@@ -3,7 +3,7 @@
  * GET /api/sessions/:key's default page (latest 100), a page deep in the history, and
  * the whole session, from the store and over HTTP. Also the cost of one durable turn.
  *
- *   npx tsc -p bench && node dist/bench/sessions-load.js [messages=10000]
+ *   npm run build && node dist/bench/sessions-load.js [messages=10000]
  */
 import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
