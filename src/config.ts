@@ -56,20 +56,56 @@ const providerSchema = z.looseObject({
   api: z.enum(PROVIDER_APIS).nullable().default(null),
 });
 
+/** Bounded retries with exponential backoff (delays double from minDelayMs up to maxDelayMs, with jitter). */
+function retrySchema(defaults: { attempts: number; minDelayMs: number; maxDelayMs: number }) {
+  return z.looseObject({
+    /** Tries in all, the first one included. */
+    attempts: z.number().int().min(1).max(20).default(defaults.attempts),
+    minDelayMs: z.number().int().min(0).max(600_000).default(defaults.minDelayMs),
+    maxDelayMs: z.number().int().min(0).max(600_000).default(defaults.maxDelayMs),
+  }).prefault({});
+}
+
+const telegramSchema = z.looseObject({
+  enabled: z.boolean().default(false),
+  token: nullableString,
+  /** Usernames (with or without @) or numeric user/chat ids; empty lets everyone in (a warning is logged). */
+  allowFrom: z.array(z.union([z.string().min(1), z.number().int()])).default([]),
+  apiRoot: z.url().nullable().default(null),
+  mode: z.enum(['polling', 'webhook']).default('polling'),
+  /** Telegram's secret_token: 1-256 of [A-Za-z0-9_-], checked against X-Telegram-Bot-Api-Secret-Token. */
+  webhookSecret: z.string().regex(/^[A-Za-z0-9_-]{1,256}$/, 'must be 1-256 characters of [A-Za-z0-9_-]').nullable().default(null),
+  /** Public URL of /api/webhook/telegram; when set, the gateway registers it with setWebhook. */
+  webhookUrl: z.url().nullable().default(null),
+  /** Long-poll timeout passed to getUpdates. */
+  pollTimeoutSeconds: z.number().int().min(0).max(50).default(25),
+  /** Least time between two getUpdates calls when the last one brought nothing (servers that do not long-poll). */
+  pollIntervalMs: z.number().int().min(0).max(60_000).default(200),
+  sendRetry: retrySchema({ attempts: 3, minDelayMs: 500, maxDelayMs: 5000 }),
+}).superRefine((telegram, ctx) => {
+  if (!telegram.enabled) return;
+  if (!telegram.token) ctx.addIssue({ code: 'custom', path: ['token'], message: 'required when channels.telegram.enabled is true' });
+  if (telegram.mode === 'webhook' && !telegram.webhookSecret) {
+    ctx.addIssue({ code: 'custom', path: ['webhookSecret'], message: 'required when channels.telegram.mode is "webhook" (it authenticates Telegram\'s calls)' });
+  }
+});
+
+const webhookChannelSchema = z.looseObject({
+  enabled: z.boolean().default(false),
+  /** HMAC-SHA256 key for inbound signatures and signed replies. */
+  secret: nullableString,
+  /** Where replies are POSTed; without it replies stay in the session. */
+  replyUrl: z.url().nullable().default(null),
+  /** One reply POST may take this long before it counts as failed. */
+  replyTimeoutMs: z.number().int().min(100).max(300_000).default(10_000),
+  replyRetry: retrySchema({ attempts: 5, minDelayMs: 1000, maxDelayMs: 30_000 }),
+}).superRefine((webhook, ctx) => {
+  if (webhook.enabled && !webhook.secret) ctx.addIssue({ code: 'custom', path: ['secret'], message: 'required when channels.webhook.enabled is true (it signs and verifies webhooks)' });
+});
+
 const channelsSchema = z.looseObject({
-  telegram: z.looseObject({
-    enabled: z.boolean().default(false),
-    token: nullableString,
-    allowFrom: z.array(z.union([z.string(), z.number()])).default([]),
-    apiRoot: z.url().nullable().default(null),
-    mode: z.enum(['polling', 'webhook']).default('polling'),
-    webhookSecret: nullableString,
-  }).prefault({}),
-  webhook: z.looseObject({
-    enabled: z.boolean().default(false),
-    secret: nullableString,
-    replyUrl: z.url().nullable().default(null),
-  }).prefault({}),
+  telegram: telegramSchema.prefault({}),
+  webhook: webhookChannelSchema.prefault({}),
 });
 
 const loggingSchema = z.looseObject({
