@@ -168,7 +168,8 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
     logger.error({ workerPid: worker.pid, code: exit.code, signal: exit.signal, retryInMs: delay }, 'worker crashed: starting a new one');
     respawnTimer = setTimeout(() => {
       respawnTimer = null;
-      if (phase === 'stopping') return;
+      // Stopping, or a restart put a new worker in place meanwhile.
+      if (phase === 'stopping' || (current && current.state() !== 'dead')) return;
       // A stop signal that arrived while we were taking the lock and binding wins.
   const early = signalsBeforeReady.splice(0);
   if (early.length > 0) void shutdown(early.includes('now') ? 130 : EXIT.OK, 'signal during start-up', early.includes('now'));
@@ -180,23 +181,26 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
   // child waits for the old supervisor to say its worker stopped them).
   let ownsBackground = handoverFrom === null;
 
-  async function bringUp(worker: WorkerProcess): Promise<boolean> {
-    current = worker;
+  /** Waits for a worker's `ready`; one that hangs in start-up is killed and counts as a crash. */
+  async function waitReady(worker: WorkerProcess): Promise<boolean> {
     try {
       await worker.waitFor('ready', WORKER_READY_TIMEOUT_MS);
     } catch (err) {
-      // The exit handler deals with crashes; a worker that hangs in start-up is killed and counts as one.
       if (worker.state() !== 'dead') {
         logger.error({ err, workerPid: worker.pid }, 'worker did not become ready: killing it');
-        worker.send({ cmd: 'drain', timeoutMs: 0 });
-        setTimeout(() => void worker.kill(), 200).unref();
+        void worker.kill({ deliberate: false });
       }
       return false;
     }
     crashPolicy.onReady();
-    // During a restart the lock names the new worker only once the restart is complete,
-    // so whoever watches the lock (`xopc gateway restart`) may restart again right away.
-    if (phase !== 'restarting') updateLock({ workerPid: worker.pid });
+    return true;
+  }
+
+  /** Makes `worker` the current one at once (its crash is handled as such) and waits until it serves. */
+  async function bringUp(worker: WorkerProcess): Promise<boolean> {
+    current = worker;
+    if (!(await waitReady(worker))) return false;
+    updateLock({ workerPid: worker.pid });
     if (phase === 'starting') announceReady(worker);
     return true;
   }
@@ -210,12 +214,20 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
   }
 
   let exitCode: number = EXIT.OK;
+  // A new supervisor spawned by a respawn restart that has not taken over yet: a stop
+  // during the handover must not leave it running.
+  let pendingSuccessor: ChildProcess | null = null;
   async function shutdown(code: number, reason: string, immediately = false): Promise<void> {
     if (phase === 'stopping' && !immediately) return;
     phase = 'stopping';
     // A second Ctrl+C overrides the code of the graceful stop it cuts short.
     exitCode = code;
     if (respawnTimer) clearTimeout(respawnTimer);
+    if (pendingSuccessor) {
+      logger.warn({ newPid: pendingSuccessor.pid }, 'stop during a restart: ending the new supervisor too');
+      pendingSuccessor.kill('SIGTERM');
+      pendingSuccessor = null;
+    }
     logger.info({ reason, drainTimeoutMs: immediately ? 0 : drainMs }, immediately ? 'stopping now' : 'stopping: draining');
     await Promise.all([...live].map((worker) => (immediately ? worker.kill() : worker.drain(drainMs))));
     if (ownsLock) releaseLock(lockFile);
@@ -226,13 +238,14 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
 
   async function restartInProcess(): Promise<void> {
     const old = current;
+    // The new worker becomes current only once it serves: a new worker that cannot start
+    // (say, a config edited into something invalid) fails the restart, not the gateway.
     const next = startWorker(false);
-    if (!(await bringUp(next))) {
+    if (!(await waitReady(next))) {
       logger.error('restart failed: the new worker did not start; the old one keeps serving');
-      current = old;
-      if (old) updateLock({ workerPid: old.pid });
       return;
     }
+    current = next;
     if (old && old.state() !== 'dead') {
       old.send({ cmd: 'stop-background' });
       await old.waitFor('background-stopped', BACKGROUND_STOP_TIMEOUT_MS).catch((err) => logger.warn({ err }, 'old worker did not confirm stopping background services'));
@@ -247,17 +260,23 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
   async function restartByRespawn(): Promise<boolean> {
     const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
       detached: true,
-      stdio: ['ignore', 'ignore', 'ignore', socket.fd, 'ipc'],
+      // stderr comes back to us until the handover, so a start-up failure (a config edited
+      // into something invalid) is logged with its reason.
+      stdio: ['ignore', 'ignore', 'pipe', socket.fd, 'ipc'],
       env: { ...env, [HANDOVER_ENV]: String(process.pid), [LISTEN_FD_ENV]: '3', XOPC_LISTEN_PORT: String(socket.port), XOPC_LISTEN_HOST: socket.host },
       cwd: process.cwd(),
     });
     const newPid = child.pid ?? -1;
+    pendingSuccessor = child;
+    let childStderr = '';
+    child.stderr?.on('data', (chunk: Buffer) => (childStderr = (childStderr + chunk.toString()).slice(-2000)));
     logger.info({ newPid }, 'restart: spawned a new supervisor');
     try {
       await waitForHandover(child, 'handover-ready', HANDOVER_TIMEOUT_MS);
     } catch (err) {
-      logger.error({ err, newPid }, 'restart failed: the new supervisor did not get ready; this one keeps serving');
+      logger.error({ err, newPid, stderr: childStderr.trim() || undefined }, 'restart failed: the new supervisor did not get ready; this one keeps serving');
       child.kill('SIGKILL');
+      pendingSuccessor = null;
       return false;
     }
     const old = current;
@@ -270,8 +289,10 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
     await Promise.all([...live].map((worker) => worker.drain(drainMs)));
     releaseLock(lockFile);
     ownsLock = false;
+    pendingSuccessor = null;
     sendHandover(child, { cmd: 'lock-released' });
     await waitForHandover(child, 'lock-taken', 5000).catch((err) => logger.warn({ err, newPid }, 'new supervisor did not confirm the lock'));
+    child.stderr?.destroy();
     child.disconnect();
     child.unref();
     logger.info({ newPid }, 'restart done: handed over to the new supervisor');

@@ -24,8 +24,8 @@ export interface WorkerProcess {
   waitFor<K extends WorkerToSupervisor['cmd']>(cmd: K, timeoutMs: number): Promise<Extract<WorkerToSupervisor, { cmd: K }>>;
   /** Asks for a graceful drain; SIGKILLs the worker if it is still alive `timeoutMs + graceMs` later. */
   drain(timeoutMs: number, graceMs?: number): Promise<WorkerExit>;
-  /** SIGKILL now (deliberate). */
-  kill(): Promise<WorkerExit>;
+  /** SIGKILL now; deliberate unless told otherwise (a worker hung in start-up counts as a crash). */
+  kill(options?: { deliberate?: boolean }): Promise<WorkerExit>;
   readonly exited: Promise<WorkerExit>;
 }
 
@@ -91,8 +91,8 @@ export function spawnWorker(options: WorkerOptions, sink: LogSink, logger: Logge
     });
   }
 
-  async function kill(): Promise<WorkerExit> {
-    deliberate = true;
+  async function kill({ deliberate: isDeliberate = true } = {}): Promise<WorkerExit> {
+    if (isDeliberate) deliberate = true;
     if (state !== 'dead') child.kill('SIGKILL');
     return exited;
   }

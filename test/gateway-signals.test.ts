@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { lockPath } from '../src/paths.js';
 import { alive, removeHome, startGateway, waitUntil } from './helpers/gateway.js';
@@ -145,3 +145,26 @@ test('SIGUSR1 under a service manager drains and exits 0', async () => {
     removeHome(gw.home);
   }
 });
+
+for (const mode of ['in-process', 'respawn'] as const) {
+  test(`a ${mode} restart with a config edited into something invalid fails the restart, not the gateway`, async () => {
+    const env: NodeJS.ProcessEnv = { XOPC_ALLOW_SIGUSR1_RESTART: '1', ...(mode === 'in-process' ? { XOPC_NO_RESPAWN: '1' } : {}) };
+    const gw = await startGateway({ env });
+    try {
+      const before = gw.lock()!;
+      const config = JSON.parse(readFileSync(gw.configPath, 'utf8'));
+      config.gateway.drainTimeoutMs = 'soon';
+      writeFileSync(gw.configPath, JSON.stringify(config));
+      process.kill(gw.pid, 'SIGUSR1');
+      await waitUntil(() => /restart failed/.test(gw.output()), 10_000, 'the restart to fail');
+      const after = gw.lock()!;
+      assert.equal(after.pid, before.pid);
+      assert.equal(after.workerPid, before.workerPid);
+      assert.equal((await fetch(gw.url('/health'))).status, 200);
+      assert.ok(alive(gw.pid));
+    } finally {
+      await gw.stop();
+      removeHome(gw.home);
+    }
+  });
+}
