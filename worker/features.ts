@@ -8,6 +8,7 @@ import { createToolRegistry, type ToolRegistry } from './agent/tool-registry.js'
 import { createCurrentTimeTool } from './agent/tools/current-time.js';
 import { createChannelFeature } from './channels/channel-feature.js';
 import type { ChannelRegistry } from './channels/types.js';
+import { createCronFeature } from './cron/cron-feature.js';
 import { createAgentRouter } from './routes/agent.js';
 import { createSessionsRouter } from './routes/sessions.js';
 import { createKeyedQueue } from './sessions/session-queue.js';
@@ -63,17 +64,25 @@ export async function createFeatures(context: FeatureContext): Promise<Features>
   const { channels } = channelFeature;
   // --- end channels ---
 
+  // --- cron (issue 5): jobs in <state>/cron, /api/cron, cron tools; timers only between start/stopBackground ---
+  const cronFeature = createCronFeature({ config, logger, dir: join(stateDir, 'cron'), agent, channels, tools });
+  // --- end cron ---
+
   return {
-    routers: [createAgentRouter({ config, agent }), createSessionsRouter(sessions), ...channelFeature.routers],
+    routers: [createAgentRouter({ config, agent }), createSessionsRouter(sessions), ...channelFeature.routers, ...cronFeature.routers],
     async startBackground() {
       await channelFeature.startBackground();
+      await cronFeature.startBackground();
     },
     async stopBackground() {
+      await cronFeature.stopBackground();
       await channelFeature.stopBackground();
     },
     async close() {
       await channelFeature.close();
       await agent.close();
+      // After the agent: a cron run it cut short still records its outcome.
+      await cronFeature.close();
     },
     services: { agent, sessions, store, tools, channels },
   };

@@ -1,0 +1,61 @@
+import type Router from '@koa/router';
+import type { Config } from '../../src/config.js';
+import type { Logger } from '../../src/logger.js';
+import type { AgentService } from '../agent/agent-service.js';
+import type { ToolRegistry } from '../agent/tool-registry.js';
+import type { ChannelRegistry } from '../channels/types.js';
+import { createCronRouter } from '../routes/cron.js';
+import { createCronRunner } from './cron-runner.js';
+import { createCronScheduler } from './cron-scheduler.js';
+import { createCronService, type CronService } from './cron-service.js';
+import { createCronStore } from './cron-store.js';
+import { createCronTools } from './cron-tools.js';
+
+export interface CronFeatureOptions {
+  config: Config;
+  logger: Logger;
+  /** `<state>/cron` */
+  dir: string;
+  agent: AgentService;
+  channels: ChannelRegistry;
+  tools: ToolRegistry;
+}
+
+/** Cron jobs as features.ts mounts them: the service, its routes, its tools, and the timers. */
+export interface CronFeature {
+  cron: CronService;
+  routers: Router[];
+  /** Timers run only in the worker that owns background services (SPEC 3). */
+  startBackground(): Promise<void>;
+  stopBackground(): Promise<void>;
+  /** Waits (bounded) for runs in progress to record their outcome; call after the agent is closed. */
+  close(): Promise<void>;
+}
+
+// A run cut by the agent's shutdown needs a moment to write its history entry.
+const CLOSE_WAIT_MS = 3000;
+
+export function createCronFeature(options: CronFeatureOptions): CronFeature {
+  const { config, agent, channels, tools } = options;
+  const logger = options.logger.child({ component: 'cron' });
+  const store = createCronStore({ dir: options.dir, logger });
+  const runner = createCronRunner({ store, agent, channels, logger });
+  const scheduler = createCronScheduler({ store, runner, logger });
+  const cron = createCronService({ config, store, runner, scheduler, channels });
+  for (const tool of createCronTools(cron, channels)) tools.register(tool);
+
+  return {
+    cron,
+    routers: [createCronRouter(cron)],
+    async startBackground() {
+      scheduler.start();
+    },
+    async stopBackground() {
+      scheduler.stop();
+    },
+    async close() {
+      scheduler.stop();
+      await runner.idle(CLOSE_WAIT_MS);
+    },
+  };
+}
