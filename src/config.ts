@@ -234,11 +234,4 @@ function setPath(target: Record<string, any>, keys: string[], value: unknown): v
   node[keys[keys.length - 1]!] = value;
 }
 
-/** Parses "1mb", "512kb", 1024 into bytes. */
-export function parseSize(value: string | number): number {
-  if (typeof value === 'number') return value;
-  const match = /^(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?$/i.exec(value.trim());
-  if (!match) throw new ConfigError(`Invalid size: ${value}`);
-  const units: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
-  return Math.floor(Number(match[1]) * units[(match[2] ?? 'b').toLowerCase()]!);
-}
+export { parseSize } from './size.js';

@@ -1,3 +1,5 @@
+import type { Config } from './config.js';
+
 /**
  * The one message vocabulary between the supervisor and its worker, and between an
  * old supervisor and the new one it respawns. Each side routes `cmd` through a table.
@@ -39,7 +41,8 @@ export type HandoverMessage =
 /** What the supervisor passes to a worker through its environment. */
 export interface WorkerOptions {
   configPath: string;
-  flags: { port?: number; host?: string; token?: string };
+  /** The config as the supervisor loaded and validated it (flags and environment applied). */
+  config: Config;
   /** Fd number (in the worker) of the inherited listening socket. */
   listenFd: number;
   /** Whether to start background services right away (false during a restart handover). */

@@ -62,6 +62,16 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
 
   const loaded = ensureToken(loadConfig(options.configPath, options.flags));
   const config = loaded.config;
+  // What new workers get. Re-read at every restart and crash respawn, so an edited config
+  // takes effect (except host/port: the socket stays); an invalid edit fails the restart.
+  let workerConfig = config;
+  const reloadConfig = (): void => {
+    const fresh = ensureToken(loadConfig(options.configPath, options.flags)).config;
+    if (fresh.gateway.port !== config.gateway.port || fresh.gateway.host !== config.gateway.host) {
+      logger.warn({ host: socket.host, port: socket.port }, 'gateway.host/port changed in the config: they take effect at the next full stop and start');
+    }
+    workerConfig = fresh;
+  };
   // A respawned supervisor has no terminal. Under a service manager with no TTY the log
   // file is the log: copying it to stdout would fill launchd's never-rotated out files.
   const terminal = handoverFrom === null;
@@ -132,7 +142,7 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
 
   function startWorker(background: boolean): WorkerProcess {
     const worker = spawnWorker(
-      { configPath: options.configPath, flags: options.flags, listenFd: socket.fd, background, port: socket.port, host: socket.host },
+      { configPath: options.configPath, config: workerConfig, listenFd: socket.fd, background, port: socket.port, host: socket.host },
       sink,
       logger,
     );
@@ -170,6 +180,11 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
       respawnTimer = null;
       // Stopping, or a restart put a new worker in place meanwhile.
       if (phase === 'stopping' || (current && current.state() !== 'dead')) return;
+      try {
+        reloadConfig();
+      } catch (err) {
+        logger.warn({ reason: (err as Error).message }, 'the config is invalid now: the new worker keeps the previous one');
+      }
       // A stop signal that arrived while we were taking the lock and binding wins.
   const early = signalsBeforeReady.splice(0);
   if (early.length > 0) void shutdown(early.includes('now') ? 130 : EXIT.OK, 'signal during start-up', early.includes('now'));
@@ -240,6 +255,12 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
     const old = current;
     // The new worker becomes current only once it serves: a new worker that cannot start
     // (say, a config edited into something invalid) fails the restart, not the gateway.
+    try {
+      reloadConfig();
+    } catch (err) {
+      logger.error({ reason: (err as Error).message }, 'restart failed: the config is invalid; the running worker keeps serving');
+      return;
+    }
     const next = startWorker(false);
     if (!(await waitReady(next))) {
       logger.error('restart failed: the new worker did not start; the old one keeps serving');

@@ -1,7 +1,6 @@
 import '../src/early-signals.js';
 import { takeOverSignals } from '../src/early-signals.js';
 import pino from 'pino';
-import { loadConfig } from '../src/config.js';
 import { createLogger, type Logger } from '../src/logger.js';
 import { stateDir } from '../src/paths.js';
 import { resolveLogFile } from '../src/log-file.js';
@@ -21,6 +20,8 @@ function send(message: WorkerToSupervisor): void {
 /** The worker process: builds the app and its features, serves on the inherited socket, obeys the supervisor. */
 async function main(): Promise<void> {
   const options = JSON.parse(process.env[WORKER_OPTIONS_ENV] ?? 'null') as WorkerOptions | null;
+  // It holds the config's secrets: keep them out of anything this worker may spawn.
+  delete process.env[WORKER_OPTIONS_ENV];
   if (!options || !process.send) {
     console.error('xopc worker: start the gateway with `xopc gateway`; the worker is not run by hand.');
     process.exit(1);
@@ -79,7 +80,8 @@ async function main(): Promise<void> {
   takeOverSignals({ SIGTERM: drainOnSignal, SIGINT: drainOnSignal, SIGHUP: drainOnSignal });
 
   try {
-    const { config } = loadConfig(options.configPath, options.flags);
+    // Validated by the supervisor: the worker does not load the schema library (a faster start).
+    const config = options.config;
     logger = createLogger('worker', config.logging.level, pino.destination({ dest: 1, sync: false }));
     features = await createFeatures({ config, logger, stateDir: stateDir() });
     const app = createApp({ config, logger, logFile: resolveLogFile(config.logging, options.configPath), startedAt, routers: features.routers });

@@ -1,6 +1,6 @@
 import type Koa from 'koa';
 import bodyParser from 'koa-bodyparser';
-import { parseSize } from '../../src/config.js';
+import { parseSize } from '../../src/size.js';
 import { apiError } from './errors.js';
 
 export interface JsonBodyOptions {
