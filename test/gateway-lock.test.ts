@@ -95,3 +95,16 @@ test('a clean stop removes the lock', async () => {
   assert.ok(!existsSync(file), 'lock removed');
   removeHome(gw.home);
 });
+
+test('the legacy gateway.pid of old versions is removed at start, with a log line', async () => {
+  const home = tempHome();
+  writeFileSync(join(home, 'gateway.pid'), '12345\n');
+  const gw = await startGateway({ home });
+  try {
+    assert.ok(!existsSync(join(home, 'gateway.pid')));
+    assert.match(gw.output(), /removed the legacy gateway\.pid/);
+  } finally {
+    await gw.stop();
+    removeHome(home);
+  }
+});
