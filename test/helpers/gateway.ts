@@ -66,26 +66,7 @@ export interface Gateway {
   stop(): Promise<void>;
 }
 
-/** Reads the lock JSON for a config path in a home, or null. */
-export function readLockJson(home: string): LockJson | null {
-  const dir = join(home, 'locks');
-  let files: string[] = [];
-  try {
-    files = readdirSync(dir).filter((f) => f.endsWith('.lock'));
-  } catch {
-    return null;
-  }
-  for (const file of files) {
-    try {
-      const text = readFileSync(join(dir, file), 'utf8');
-      if (text.trim()) return JSON.parse(text) as LockJson;
-    } catch {
-      /* being replaced */
-    }
-  }
-  return null;
-}
-
+/** The lock JSON of the gateway for `configPath` in `home`, or null (none, or being written). */
 function readLockFor(home: string, configPath: string): LockJson | null {
   const dir = join(home, 'locks');
   let files: string[] = [];
