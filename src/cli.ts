@@ -6,10 +6,12 @@ import { ConfigError } from './config.js';
 import { CliError, EXIT } from './cli-error.js';
 import { VERSION } from './version.js';
 import { buildGatewayCli } from './commands/gateway.js';
+import { buildCronCli } from './commands/cron.js';
 
 /** Command groups: `xopc <group> [sub] [options]`; each group is its own cac instance. */
 const GROUPS: Record<string, { summary: string; build: () => CAC }> = {
   gateway: { summary: 'Run and manage the gateway (status, stop, restart, logs, token, install, ...)', build: buildGatewayCli },
+  cron: { summary: 'Manage cron jobs of the running gateway (list, add, rm, run, toggle)', build: buildCronCli },
 };
 
 function topLevelHelp(): string {
