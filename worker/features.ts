@@ -79,10 +79,10 @@ export async function createFeatures(context: FeatureContext): Promise<Features>
       await channelFeature.stopBackground();
     },
     async close() {
+      // Cron first: a run in progress gets a moment to finish (and deliver) before the agent cancels what is left.
+      await cronFeature.close();
       await channelFeature.close();
       await agent.close();
-      // After the agent: a cron run it cut short still records its outcome.
-      await cronFeature.close();
     },
     services: { agent, sessions, store, tools, channels },
   };

@@ -28,12 +28,16 @@ export interface CronFeature {
   /** Timers run only in the worker that owns background services (SPEC 3). */
   startBackground(): Promise<void>;
   stopBackground(): Promise<void>;
-  /** Waits (bounded) for runs in progress to record their outcome; call after the agent is closed. */
+  /**
+   * Stops the timers and gives runs in progress a bounded moment to finish; call before the
+   * agent is closed. A run the agent then cancels records itself as failed, or, if the
+   * worker exits first, is recorded as interrupted by the next worker that owns the timers.
+   */
   close(): Promise<void>;
 }
 
-// A run cut by the agent's shutdown needs a moment to write its history entry.
-const CLOSE_WAIT_MS = 3000;
+// Within the default drain bound (5 s) with room for the rest of the shutdown.
+const CLOSE_WAIT_MS = 2000;
 
 export function createCronFeature(options: CronFeatureOptions): CronFeature {
   const { config, agent, channels, tools } = options;
