@@ -1,21 +1,21 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, unlinkSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { takeOverSignals } from '../src/early-signals.js';
-import { ensureToken, loadConfig, type Config, type ConfigFlags } from '../src/config.js';
-import { CliError, EXIT } from '../src/cli-error.js';
+import { ensureToken, loadConfig, type ConfigFlags } from '../src/config.js';
+import { EXIT } from '../src/cli-error.js';
 import { HANDOVER_ENV, LISTEN_FD_ENV, isMessage, type HandoverMessage } from '../src/ipc.js';
-import { acquireLock, lockInfoForSelf, readLock, releaseLock, writeLockInfo, type LockInfo } from '../src/lock.js';
-import { createLogger, type Logger } from '../src/logger.js';
+import { acquireLock, lockInfoForSelf, releaseLock, writeLockInfo, type LockInfo } from '../src/lock.js';
+import { createLogger } from '../src/logger.js';
 import { createPrettyFormatter } from '../src/log-format.js';
-import { legacyPidFile, lockPath as lockPathFor } from '../src/paths.js';
+import { lockPath as lockPathFor } from '../src/paths.js';
 import { resolveLogFile } from '../src/log-file.js';
 import { VERSION } from '../src/version.js';
 import { createCrashPolicy } from './crash-policy.js';
-import { adoptListenSocket, bindListenSocket, BindError, type ListenSocket } from './listen-socket.js';
+import { sendHandover, waitForHandover } from './handover.js';
+import { adoptListenSocket, type ListenSocket } from './listen-socket.js';
 import { createLogSink } from './log-sink.js';
-import { portOwners, terminateProcesses, waitForPortFree } from './port.js';
 import { isSupervised, restartAllowed, restartMode, serviceManagerName } from './restart-mode.js';
+import { bindSocket, describeFatal, removeLegacyPidFile, takeLock } from './startup.js';
 import { spawnWorker, type WorkerExit, type WorkerProcess } from './worker-process.js';
 
 export interface SupervisorOptions {
@@ -28,9 +28,6 @@ export interface SupervisorOptions {
 const WORKER_READY_TIMEOUT_MS = 30_000;
 const BACKGROUND_STOP_TIMEOUT_MS = 10_000;
 const HANDOVER_TIMEOUT_MS = 30_000;
-// Under a service manager, how much longer than the drain bound to wait for a previous
-// instance that still holds the lock (it is draining) before giving up with exit 4.
-const SUPERVISED_LOCK_WAIT_EXTRA_MS = 3000;
 
 type Phase = 'starting' | 'running' | 'restarting' | 'stopping';
 
@@ -185,10 +182,7 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
       } catch (err) {
         logger.warn({ reason: (err as Error).message }, 'the config is invalid now: the new worker keeps the previous one');
       }
-      // A stop signal that arrived while we were taking the lock and binding wins.
-  const early = signalsBeforeReady.splice(0);
-  if (early.length > 0) void shutdown(early.includes('now') ? 130 : EXIT.OK, 'signal during start-up', early.includes('now'));
-  else void bringUp(startWorker(ownsBackground));
+      void bringUp(startWorker(ownsBackground));
     }, delay);
   }
 
@@ -312,7 +306,7 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
     ownsLock = false;
     pendingSuccessor = null;
     sendHandover(child, { cmd: 'lock-released' });
-    await waitForHandover(child, 'lock-taken', 5000).catch((err) => logger.warn({ err, newPid }, 'new supervisor did not confirm the lock'));
+    await waitForHandover(child, 'lock-taken', 5000).catch((err: unknown) => logger.warn({ err, newPid }, 'new supervisor did not confirm the lock'));
     child.stderr?.destroy();
     child.disconnect();
     child.unref();
@@ -423,95 +417,4 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
       if (!ownsLock && phase !== 'stopping') void takeLockFromOld();
     });
   }
-}
-
-function sendHandover(child: ChildProcess, message: HandoverMessage): void {
-  if (child.connected) child.send(message);
-}
-
-function waitForHandover(child: ChildProcess, cmd: HandoverMessage['cmd'], timeoutMs: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => done(new Error(`no "${cmd}" from the new supervisor within ${timeoutMs} ms`)), timeoutMs);
-    const onMessage = (message: unknown) => {
-      if (isMessage<HandoverMessage>(message) && message.cmd === cmd) done();
-      if (isMessage<HandoverMessage>(message) && message.cmd === 'handover-failed') done(new Error(message.message));
-    };
-    const onExit = (code: number | null) => done(new Error(`the new supervisor exited (code ${code})`));
-    function done(err?: Error) {
-      clearTimeout(timer);
-      child.off('message', onMessage);
-      child.off('exit', onExit);
-      if (err) reject(err);
-      else resolve();
-    }
-    child.on('message', onMessage);
-    child.once('exit', onExit);
-  });
-}
-
-/** Takes the gateway lock: over a stale one with a warning; from a live one only with --force. */
-async function takeLock(lockFile: string, options: SupervisorOptions, config: Config, logger: Logger): Promise<LockInfo> {
-  const info = lockInfoForSelf(options.configPath);
-  const supervised = isSupervised(process.env);
-  const waitUntil = Date.now() + config.gateway.drainTimeoutMs + SUPERVISED_LOCK_WAIT_EXTRA_MS;
-  for (;;) {
-    const result = acquireLock(lockFile, info);
-    if (result.ok) {
-      if (result.tookOver) logger.warn({ previous: result.tookOver.info?.pid, reason: result.tookOver.reason }, 'took over a stale gateway lock');
-      return info;
-    }
-    const holder = result.holder;
-    if (options.force && holder.pid > 0) {
-      logger.warn({ holderPid: holder.pid }, '--force: stopping the running gateway');
-      await terminateProcesses([holder.pid, ...(holder.workerPid ? [holder.workerPid] : [])]);
-      continue;
-    }
-    if (supervised && Date.now() < waitUntil) {
-      // A previous instance still draining after a restart: wait for it rather than fail in a loop.
-      if (Date.now() + 100 >= waitUntil || readLock(lockFile).state !== 'held') continue;
-      await sleep(100);
-      continue;
-    }
-    throw new CliError(`Gateway already running (pid ${holder.pid}). Use --force to kill existing process.`, supervised ? EXIT.ALREADY_RUNNING_SUPERVISED : EXIT.FAILURE);
-  }
-}
-
-/** Binds the configured host:port; on a conflict fails with the seed's message, or frees the port with --force. */
-async function bindSocket(config: Config, force: boolean, logger: Logger): Promise<ListenSocket> {
-  const { host, port } = config.gateway;
-  try {
-    return await bindListenSocket(host, port);
-  } catch (err) {
-    if (!(err instanceof BindError)) throw err;
-    if (err.code !== 'EADDRINUSE') throw new CliError(`Cannot listen on ${host}:${port}: ${err.code}`);
-    if (!force) throw new CliError(`Port ${port} is already in use. Use --force to kill existing process.`);
-  }
-  const owners = portOwners(port);
-  logger.warn({ port, pids: owners }, '--force: stopping the processes listening on the port');
-  await terminateProcesses(owners);
-  if (!(await waitForPortFree(port))) throw new CliError(`Port ${port} is still in use after --force (pids ${portOwners(port).join(', ') || 'unknown'}).`);
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await bindListenSocket(host, port);
-    } catch (err) {
-      if (!(err instanceof BindError) || err.code !== 'EADDRINUSE' || attempt >= 20) throw new CliError(`Port ${port} is still in use after --force.`);
-      await sleep(100);
-    }
-  }
-}
-
-function removeLegacyPidFile(logger: Logger): void {
-  const file = legacyPidFile();
-  if (!existsSync(file)) return;
-  try {
-    unlinkSync(file);
-    logger.info({ file }, 'removed the legacy gateway.pid file of an older version');
-  } catch (err) {
-    logger.warn({ err, file }, 'could not remove the legacy gateway.pid file');
-  }
-}
-
-function describeFatal(message: string, port: number): string {
-  if (/EADDRINUSE/.test(message)) return `Port ${port} is already in use. Use --force to kill existing process.`;
-  return `Gateway worker failed to start: ${message}`;
 }

@@ -1,0 +1,83 @@
+import { existsSync, unlinkSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Config } from '../src/config.js';
+import { CliError, EXIT } from '../src/cli-error.js';
+import { acquireLock, lockInfoForSelf, readLock, type LockInfo } from '../src/lock.js';
+import type { Logger } from '../src/logger.js';
+import { legacyPidFile } from '../src/paths.js';
+import { bindListenSocket, BindError, type ListenSocket } from './listen-socket.js';
+import { portOwners, terminateProcesses, waitForPortFree } from './port.js';
+import { isSupervised } from './restart-mode.js';
+
+// Under a service manager, how much longer than the drain bound to wait for a previous
+// instance that still holds the lock (it is draining) before giving up with exit 4.
+const SUPERVISED_LOCK_WAIT_EXTRA_MS = 3000;
+
+/** Takes the gateway lock: over a stale one with a warning; from a live one only with --force. */
+export async function takeLock(lockFile: string, options: { configPath: string; force: boolean }, config: Config, logger: Logger): Promise<LockInfo> {
+  const info = lockInfoForSelf(options.configPath);
+  const supervised = isSupervised(process.env);
+  const waitUntil = Date.now() + config.gateway.drainTimeoutMs + SUPERVISED_LOCK_WAIT_EXTRA_MS;
+  for (;;) {
+    const result = acquireLock(lockFile, info);
+    if (result.ok) {
+      if (result.tookOver) logger.warn({ previous: result.tookOver.info?.pid, reason: result.tookOver.reason }, 'took over a stale gateway lock');
+      return info;
+    }
+    const holder = result.holder;
+    if (options.force && holder.pid > 0) {
+      logger.warn({ holderPid: holder.pid }, '--force: stopping the running gateway');
+      await terminateProcesses([holder.pid, ...(holder.workerPid ? [holder.workerPid] : [])]);
+      continue;
+    }
+    if (supervised && Date.now() < waitUntil) {
+      // A previous instance still draining after a restart: wait for it rather than fail in a loop.
+      if (Date.now() + 100 >= waitUntil || readLock(lockFile).state !== 'held') continue;
+      await sleep(100);
+      continue;
+    }
+    throw new CliError(`Gateway already running (pid ${holder.pid}). Use --force to kill existing process.`, supervised ? EXIT.ALREADY_RUNNING_SUPERVISED : EXIT.FAILURE);
+  }
+}
+
+/** Binds the configured host:port; on a conflict fails with the seed's message, or frees the port with --force. */
+export async function bindSocket(config: Config, force: boolean, logger: Logger): Promise<ListenSocket> {
+  const { host, port } = config.gateway;
+  try {
+    return await bindListenSocket(host, port);
+  } catch (err) {
+    if (!(err instanceof BindError)) throw err;
+    if (err.code !== 'EADDRINUSE') throw new CliError(`Cannot listen on ${host}:${port}: ${err.code}`);
+    if (!force) throw new CliError(`Port ${port} is already in use. Use --force to kill existing process.`);
+  }
+  const owners = portOwners(port);
+  logger.warn({ port, pids: owners }, '--force: stopping the processes listening on the port');
+  await terminateProcesses(owners);
+  if (!(await waitForPortFree(port))) throw new CliError(`Port ${port} is still in use after --force (pids ${portOwners(port).join(', ') || 'unknown'}).`);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await bindListenSocket(host, port);
+    } catch (err) {
+      if (!(err instanceof BindError) || err.code !== 'EADDRINUSE' || attempt >= 20) throw new CliError(`Port ${port} is still in use after --force.`);
+      await sleep(100);
+    }
+  }
+}
+
+/** Old versions kept a pid file; the lock replaced it. */
+export function removeLegacyPidFile(logger: Logger): void {
+  const file = legacyPidFile();
+  if (!existsSync(file)) return;
+  try {
+    unlinkSync(file);
+    logger.info({ file }, 'removed the legacy gateway.pid file of an older version');
+  } catch (err) {
+    logger.warn({ err, file }, 'could not remove the legacy gateway.pid file');
+  }
+}
+
+/** One line for the terminal when the worker cannot start at all. */
+export function describeFatal(message: string, port: number): string {
+  if (/EADDRINUSE/.test(message)) return `Port ${port} is already in use. Use --force to kill existing process.`;
+  return `Gateway worker failed to start: ${message}`;
+}
