@@ -8,6 +8,7 @@ import { legacyPidFile } from '../src/paths.js';
 import { bindListenSocket, BindError, type ListenSocket } from './listen-socket.js';
 import { portOwners, terminateProcesses, waitForPortFree } from './port.js';
 import { isSupervised } from './restart-mode.js';
+import { probeHealth } from '../src/health-probe.js';
 
 // Under a service manager, how much longer than the drain bound to wait for a previous
 // instance that still holds the lock (it is draining) before giving up with exit 4.
@@ -36,7 +37,10 @@ export async function takeLock(lockFile: string, options: { configPath: string; 
       await sleep(100);
       continue;
     }
-    throw new CliError(`Gateway already running (pid ${holder.pid}). Use --force to kill existing process.`, supervised ? EXIT.ALREADY_RUNNING_SUPERVISED : EXIT.FAILURE);
+    // Say what we found: a holder that no longer answers is worth knowing about (a zombie).
+    const answering = holder.port ? await probeHealth(holder.host ?? '127.0.0.1', holder.port) : null;
+    const hint = holder.port && !answering ? ` It is not answering on port ${holder.port}.` : '';
+    throw new CliError(`Gateway already running (pid ${holder.pid}). Use --force to kill existing process.${hint}`, supervised ? EXIT.ALREADY_RUNNING_SUPERVISED : EXIT.FAILURE);
   }
 }
 

@@ -45,15 +45,4 @@ export function intOption(name: string, value: unknown, min = 0, max = Number.MA
   return n;
 }
 
-/** GET /health with a bounded timeout; null when nothing answers. */
-export async function probeHealth(host: string, port: number, timeoutMs = 1500): Promise<{ status: string; uptime: number; pid?: number; workerPid?: number } | null> {
-  const probeHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
-  const url = `http://${probeHost.includes(':') ? `[${probeHost}]` : probeHost}:${port}/health`;
-  try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
-    if (!res.ok) return null;
-    return (await res.json()) as { status: string; uptime: number };
-  } catch {
-    return null;
-  }
-}
+export { probeHealth } from '../health-probe.js';
