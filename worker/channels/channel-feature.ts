@@ -1,14 +1,22 @@
+import { join } from 'node:path';
 import type Router from '@koa/router';
 import type { Config } from '../../src/config.js';
 import type { Logger } from '../../src/logger.js';
 import type { AgentService } from '../agent/agent-service.js';
 import { defaultAgentId } from '../agent/agents.js';
 import type { ToolRegistry } from '../agent/tool-registry.js';
+import { createIdempotencyStore, IDEMPOTENCY_TTL_MS } from '../messages/idempotency-store.js';
+import { createMessageService, type MessageService } from '../messages/message-service.js';
+import { createMessageRouter } from '../routes/message.js';
+import { createWebhookRouter } from '../routes/webhook.js';
 import type { KeyedQueue } from '../sessions/session-queue.js';
 import type { SessionStore } from '../sessions/session-store.js';
 import { createChannelRegistry } from './registry.js';
-import type { Channel, ChannelRegistry } from './types.js';
+import { createSendMessageTool } from './send-message-tool.js';
+import { createTelegramChannel } from './telegram/telegram-channel.js';
+import type { Channel, ChannelRegistry, InboundHandler } from './types.js';
 import { createWebchatChannel } from './webchat.js';
+import { createWebhookChannel } from './webhook/webhook-channel.js';
 
 export interface ChannelFeatureOptions {
   config: Config;
@@ -23,27 +31,39 @@ export interface ChannelFeatureOptions {
 /** The channels, the message service and their routes, as features.ts mounts them. */
 export interface ChannelFeature {
   channels: ChannelRegistry;
+  messages: MessageService;
   routers: Router[];
   /** Background work (Telegram long polling): only in the worker that owns it. */
   startBackground(): Promise<void>;
   stopBackground(): Promise<void>;
+  /** Before the worker exits: lets inbound turns finish (bounded), stops everything. */
   close(): Promise<void>;
 }
 
-/** Builds the enabled channels and everything that talks to them. */
+/** Builds the enabled channels and everything that talks to them; registers the send_message tool. */
 export function createChannelFeature(options: ChannelFeatureOptions): ChannelFeature {
-  const { config, store, queue } = options;
+  const { config, stateDir, store, queue, agent } = options;
   const logger = options.logger.child({ component: 'channels' });
+  // Channels are built before the service that answers them; they call it only later.
+  const onInbound: InboundHandler = (message) => messages.inbound(message);
+
   const list: Channel[] = [createWebchatChannel({ store, queue, agentId: () => defaultAgentId(config) })];
+  const { telegram, webhook } = config.channels;
+  if (telegram.enabled) list.push(createTelegramChannel({ config: telegram, stateDir, logger, onInbound }));
+  if (webhook.enabled) list.push(createWebhookChannel({ config: webhook, logger, onInbound }));
   const channels = createChannelRegistry(list, logger);
+  logger.info({ channels: list.map((channel) => channel.name) }, 'channels enabled');
+
+  const idempotency = createIdempotencyStore({ dir: join(stateDir, 'messages', 'idempotency'), ttlMs: IDEMPOTENCY_TTL_MS, logger });
+  const messages = createMessageService({ config, logger, agent, channels, idempotency });
+  options.tools.register(createSendMessageTool(channels));
 
   return {
     channels,
-    routers: [],
+    messages,
+    routers: [createMessageRouter({ config, messages }), createWebhookRouter(channels)],
     startBackground: () => channels.start(),
     stopBackground: () => channels.stop(),
-    async close() {
-      await channels.stop();
-    },
+    close: () => channels.close(),
   };
 }

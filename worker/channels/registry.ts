@@ -27,25 +27,27 @@ export function createChannelRegistry(channels: Channel[], logger: Logger): Chan
     },
 
     async start() {
-      await Promise.all([...byName.values()].map(async (channel) => {
-        try {
-          await channel.start();
-        } catch (err) {
-          logger.error({ err, channel: channel.name }, 'channel failed to start; it stays stopped until the next restart');
-        }
-      }));
+      await each((channel) => channel.start(), 'channel failed to start; it stays stopped until the next restart');
     },
 
     async stop() {
-      await Promise.all([...byName.values()].map(async (channel) => {
-        try {
-          await channel.stop();
-        } catch (err) {
-          logger.error({ err, channel: channel.name }, 'channel failed to stop cleanly');
-        }
-      }));
+      await each((channel) => channel.stop(), 'channel failed to stop cleanly');
+    },
+
+    async close() {
+      await each((channel) => (channel.close ? channel.close() : channel.stop()), 'channel failed to close cleanly');
     },
   };
+
+  async function each(action: (channel: Channel) => Promise<void>, failure: string): Promise<void> {
+    await Promise.all([...byName.values()].map(async (channel) => {
+      try {
+        await action(channel);
+      } catch (err) {
+        logger.error({ err, channel: channel.name }, failure);
+      }
+    }));
+  }
 }
 
 function clip(text: string): string {

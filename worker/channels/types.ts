@@ -16,8 +16,12 @@ export interface InboundMessage {
   externalId?: string;
 }
 
-/** What a channel calls for every accepted inbound message; resolves once the reply was handled. */
-export type InboundHandler = (message: InboundMessage) => Promise<void>;
+/**
+ * What a channel calls for every accepted inbound message: runs the agent turn in the
+ * chat's session and resolves with the reply, which the channel then delivers itself
+ * (it knows whether it still may: see the handover rule). Rejects with AGENT_ERROR.
+ */
+export type InboundHandler = (message: InboundMessage) => Promise<string>;
 
 /** An HTTP request to `POST /api/webhook/:channel`, reduced to what a channel needs. */
 export interface WebhookRequest {
@@ -48,8 +52,15 @@ export interface Channel {
    * or failed delivery after its retries.
    */
   send(chatId: string, text: string): Promise<void>;
-  /** Present on channels that accept inbound webhooks; authenticates the request itself. */
+  /**
+   * Present on channels that accept inbound webhooks; authenticates the request itself
+   * and throws apiError('UNAUTHORIZED' | 'INVALID_REQUEST' | 'CHANNEL_NOT_FOUND') to refuse it.
+   */
   handleWebhook?(request: WebhookRequest): Promise<WebhookResponse>;
+  /** True when replies need no delivery because the chat reads its session (webchat). */
+  readonly repliesInSession?: boolean;
+  /** Before the worker exits: waits (bounded) for inbound work still running, then stops. */
+  close?(): Promise<void>;
 }
 
 /** The enabled channels of this worker. */
@@ -65,4 +76,6 @@ export interface ChannelRegistry {
   start(): Promise<void>;
   /** Stops it again; resolves once no channel polls any more. */
   stop(): Promise<void>;
+  /** Before the worker exits: lets inbound work finish (bounded) and stops everything. */
+  close(): Promise<void>;
 }

@@ -18,7 +18,7 @@ export interface WebchatOptions {
  * needs no delivery (`repliesInSession`); a message pushed from elsewhere (a cron job,
  * the agent's send tool) is appended to `{agent}:webchat:{chatId}` as an assistant turn.
  */
-export function createWebchatChannel(options: WebchatOptions): Channel & { repliesInSession: true } {
+export function createWebchatChannel(options: WebchatOptions): Channel {
   const { store, queue } = options;
   return {
     name: WEBCHAT_CHANNEL,

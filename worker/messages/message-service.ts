@@ -1,0 +1,170 @@
+import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Config } from '../../src/config.js';
+import type { Logger } from '../../src/logger.js';
+import type { AgentService } from '../agent/agent-service.js';
+import { resolveAgentId } from '../agent/agents.js';
+import type { ChannelRegistry, InboundMessage } from '../channels/types.js';
+import { ApiError, apiError } from '../http/errors.js';
+import { formatSessionKey, type SessionKeyParts } from '../sessions/session-key.js';
+import type { IdempotencyRecord, IdempotencyStore } from './idempotency-store.js';
+import { newMessageId } from './message-id.js';
+
+/** A validated `POST /api/message` body. */
+export interface MessageRequest {
+  channel: string;
+  chatId: string;
+  content: string;
+  agentId?: string;
+}
+
+export interface MessageServiceOptions {
+  config: Config;
+  logger: Logger;
+  agent: AgentService;
+  channels: ChannelRegistry;
+  idempotency: IdempotencyStore;
+}
+
+export interface MessageService {
+  /** Async: checks the request, answers a message_id, then runs the turn and delivers the reply in the background. */
+  accept(request: MessageRequest, idempotencyKey?: string): Promise<{ messageId: string }>;
+  /** Sync: runs the turn and delivers the reply; CHANNEL_ERROR when delivery fails (the reply stays in the session). */
+  send(request: MessageRequest, idempotencyKey?: string): Promise<{ messageId: string; reply: string }>;
+  /** For channels: answers an inbound message in its chat's session with the default agent. */
+  inbound(message: InboundMessage): Promise<string>;
+}
+
+// A sync retry whose first try runs in another worker (mid-restart) waits this long for it.
+const FOREIGN_WAIT_MS = 120_000;
+const FOREIGN_POLL_MS = 250;
+
+/**
+ * Messages addressed to channel chats: the agent answers in the session
+ * `{agent}:{channel}:{chat_id}` and the reply goes to that chat (webchat keeps it in
+ * the session). An Idempotency-Key makes a retried POST return the first one's
+ * message_id (and, for sync, its reply) without running the turn again.
+ */
+export function createMessageService(options: MessageServiceOptions): MessageService {
+  const { config, agent, channels, idempotency } = options;
+  const logger = options.logger.child({ component: 'messages' });
+  // Sync requests of this worker still running, by idempotency key: a retry joins them.
+  const running = new Map<string, Promise<{ messageId: string; reply: string }>>();
+
+  function target(request: MessageRequest): SessionKeyParts {
+    const channel = channels.get(request.channel);
+    if (!channel) throw apiError('CHANNEL_NOT_FOUND', `Channel "${clip(request.channel)}" is not configured or not enabled`);
+    return { agentId: resolveAgentId(config, request.agentId), channel: channel.name, peerId: request.chatId };
+  }
+
+  async function deliver(session: SessionKeyParts, reply: string): Promise<void> {
+    if (channels.get(session.channel)?.repliesInSession) return;
+    await channels.send(session.channel, session.peerId, reply);
+  }
+
+  async function runSync(request: MessageRequest, messageId: string, key?: string): Promise<{ messageId: string; reply: string }> {
+    const session = target(request);
+    let reply: string;
+    try {
+      reply = (await agent.chat({ session, message: request.content })).reply;
+    } catch (err) {
+      // Nothing was stored: a retry with the same key may try again.
+      if (key) await idempotency.release(key).catch((releaseErr: unknown) => logger.warn({ err: releaseErr, messageId }, 'could not release an idempotency key'));
+      throw err;
+    }
+    if (key) await idempotency.update(key, { status: 'done', reply, delivered: false });
+    await deliverOrExplain(session, reply, messageId);
+    if (key) await idempotency.update(key, { delivered: true });
+    return { messageId, reply };
+  }
+
+  async function deliverOrExplain(session: SessionKeyParts, reply: string, messageId: string): Promise<void> {
+    try {
+      await deliver(session, reply);
+    } catch (err) {
+      const reason = err instanceof ApiError ? err.message : 'delivery failed';
+      throw apiError('CHANNEL_ERROR', `${reason}. The reply is stored in session ${formatSessionKey(session)} (message ${messageId}).`, { cause: err });
+    }
+  }
+
+  /** A sync retry: the first try's result, a delivery retried, or a wait for the try still running. */
+  async function replay(request: MessageRequest, key: string, record: IdempotencyRecord): Promise<{ messageId: string; reply: string }> {
+    const local = running.get(key);
+    if (local) return local;
+    const deadline = Date.now() + FOREIGN_WAIT_MS;
+    let current: IdempotencyRecord | null = record;
+    while (current && current.status === 'accepted' && Date.now() < deadline) {
+      await sleep(FOREIGN_POLL_MS);
+      current = await idempotency.read(key);
+    }
+    if (!current) return service.send(request, key);
+    if (current.status !== 'done' || current.reply === undefined) {
+      throw apiError('AGENT_ERROR', `The first request with this Idempotency-Key (message ${current.messageId}) has not finished; retry later`);
+    }
+    if (!current.delivered) {
+      await deliverOrExplain(target(request), current.reply, current.messageId);
+      await idempotency.update(key, { delivered: true });
+    }
+    return { messageId: current.messageId, reply: current.reply };
+  }
+
+  const service: MessageService = {
+    async accept(request, key) {
+      const session = target(request);
+      const turn = await agent.prepare({ session, message: request.content });
+      const messageId = newMessageId();
+      if (key) {
+        const claim = await idempotency.claim(key, { fingerprint: fingerprint('async', request), messageId });
+        if (!claim.claimed) return { messageId: checkFingerprint(claim.record, 'async', request).messageId };
+      }
+      void (async () => {
+        const result = await turn.run();
+        if (key) await idempotency.update(key, { status: 'done' });
+        await deliver(session, result.reply);
+        logger.info({ messageId, session: result.sessionKey }, 'message answered and delivered');
+      })().catch((err: unknown) => {
+        if (key) void idempotency.update(key, { status: 'failed' }).catch(() => undefined);
+        logger.error({ err, messageId, channel: session.channel, chatId: session.peerId }, `message ${messageId} failed: ${err instanceof ApiError ? err.code : 'unexpected error'}; the client was already answered`);
+      });
+      return { messageId };
+    },
+
+    async send(request, key) {
+      target(request);
+      const messageId = newMessageId();
+      if (key) {
+        const claim = await idempotency.claim(key, { fingerprint: fingerprint('sync', request), messageId });
+        if (!claim.claimed) return replay(request, key, checkFingerprint(claim.record, 'sync', request));
+        const promise = runSync(request, messageId, key).finally(() => running.delete(key));
+        running.set(key, promise);
+        return promise;
+      }
+      return runSync(request, messageId);
+    },
+
+    async inbound(message) {
+      const session = { agentId: resolveAgentId(config, undefined), channel: message.channel, peerId: message.chatId };
+      const maxChars = config.agents.defaults.maxMessageChars;
+      const content = message.content.length > maxChars ? message.content.slice(0, maxChars) : message.content;
+      const result = await agent.chat({ session, message: content });
+      logger.info({ channel: message.channel, chatId: message.chatId, externalId: message.externalId, session: result.sessionKey }, 'inbound message answered');
+      return result.reply;
+    },
+  };
+  return service;
+}
+
+function fingerprint(mode: 'async' | 'sync', request: MessageRequest): string {
+  return createHash('sha256').update(JSON.stringify([mode, request.channel, request.chatId, request.content, request.agentId ?? null])).digest('hex');
+}
+
+function checkFingerprint(record: IdempotencyRecord, mode: 'async' | 'sync', request: MessageRequest): IdempotencyRecord {
+  if (record.fingerprint !== fingerprint(mode, request)) {
+    throw apiError('INVALID_REQUEST', 'This Idempotency-Key was already used for a different request (endpoint, channel, chat_id or content differ)');
+  }
+  return record;
+}
+
+function clip(text: string): string {
+  return text.length > 80 ? `${text.slice(0, 80)}...` : text;
+}
