@@ -127,7 +127,8 @@ export function createTelegramChannel(options: TelegramChannelOptions): Channel 
         });
       } catch (err) {
         const partial = index > 0 ? ` (${index} of ${parts.length} parts were delivered)` : '';
-        throw apiError('CHANNEL_ERROR', `Telegram delivery to chat ${chatId} failed: ${describe(err)}${partial}`, { cause: err });
+        // No `cause`: the library's error can carry the request URL, and with it the token.
+        throw apiError('CHANNEL_ERROR', `Telegram delivery to chat ${chatId} failed: ${describe(err)}${partial}`);
       }
     }
   }
