@@ -14,6 +14,8 @@ export interface LockInfo {
   host?: string;
   port?: number;
   workerPid?: number | null;
+  /** The control channel's path (src/control.ts). */
+  control?: string;
 }
 
 export type LockState =

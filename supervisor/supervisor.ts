@@ -16,6 +16,8 @@ import { adoptListenSocket, type ListenSocket } from './listen-socket.js';
 import { createLogSink } from './log-sink.js';
 import { isSupervised, restartAllowed, restartMode, serviceManagerName } from './restart-mode.js';
 import { bindSocket, describeFatal, removeLegacyPidFile, takeLock } from './startup.js';
+import { startControlServer, type ControlServer } from './control-server.js';
+import { controlPath } from '../src/control.js';
 import { spawnWorker, type WorkerExit, type WorkerProcess } from './worker-process.js';
 
 export interface SupervisorOptions {
@@ -129,6 +131,24 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
   };
   if (ownsLock) writeLockInfo(lockFile, lockInfo);
 
+  // The control channel (stop/restart without signals, e.g. on Windows) belongs to the
+  // lock owner: a respawned supervisor opens it once the old one has closed it.
+  let control: ControlServer | null = null;
+  const openControl = async (): Promise<void> => {
+    const path = controlPath(options.configPath);
+    try {
+      control = await startControlServer(path, () => workerConfig.gateway.auth.token, { stop: () => onStop('SIGTERM'), restart: () => onRestart() }, logger);
+      updateLock({ control: path });
+    } catch (err) {
+      logger.warn({ err, path }, 'control channel unavailable: stop and restart work by signal only');
+    }
+  };
+  const closeControl = (): void => {
+    control?.close();
+    control = null;
+  };
+  if (ownsLock) await openControl();
+
   // 3. Workers.
   const crashPolicy = createCrashPolicy();
   let current: WorkerProcess | null = null;
@@ -238,6 +258,7 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
       pendingSuccessor = null;
     }
     logger.info({ reason, drainTimeoutMs: immediately ? 0 : drainMs }, immediately ? 'stopping now' : 'stopping: draining');
+    closeControl();
     await Promise.all([...live].map((worker) => (immediately ? worker.kill() : worker.drain(drainMs))));
     if (ownsLock) releaseLock(lockFile);
     ownsLock = false;
@@ -301,6 +322,7 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
     }
     sendHandover(child, { cmd: 'background-free' });
     phase = 'stopping';
+    closeControl();
     await Promise.all([...live].map((worker) => worker.drain(drainMs)));
     releaseLock(lockFile);
     ownsLock = false;
@@ -388,6 +410,7 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
           ownsLock = true;
           writeLockInfo(lockFile, lockInfo);
           logger.info('lock taken over from the previous supervisor');
+          await openControl();
           return true;
         }
         await sleep(100);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { lockPath } from '../src/paths.js';
 import { processStartTime } from '../src/proc.js';
 import { alive, removeHome, runCli, startGateway, tempHome, waitUntil } from './helpers/gateway.js';
-import { freePort } from './helpers/net.js';
+import net from 'node:net';
 
 function plantLock(home: string, info: object): string {
   const file = lockPath(join(home, 'config.json'), { XOPC_HOME: home });
@@ -57,13 +57,17 @@ test('status: stopped and stale lock both exit 3 and say which', async () => {
 test('status: a live lock owner that does not answer is reported as not answering (exit 1)', async () => {
   const home = tempHome();
   const sleeper = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
+  // A port that accepts connections and never answers: a hung gateway.
+  const silent = net.createServer(() => {});
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
   try {
     await waitUntil(() => processStartTime(sleeper.pid!) !== null, 2000, 'sleeper');
-    plantLock(home, { pid: sleeper.pid, startTime: processStartTime(sleeper.pid!), port: await freePort(), host: '127.0.0.1', workerPid: null });
+    plantLock(home, { pid: sleeper.pid, startTime: processStartTime(sleeper.pid!), port: (silent.address() as net.AddressInfo).port, host: '127.0.0.1', workerPid: null });
     const result = await runCli(home, ['gateway', 'status']);
     assert.equal(result.code, 1);
     assert.match(result.stdout, new RegExp(`process ${sleeper.pid} is alive but not answering`));
   } finally {
+    silent.close();
     sleeper.kill('SIGKILL');
     removeHome(home);
   }

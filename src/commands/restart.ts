@@ -3,10 +3,10 @@ import type { CAC } from 'cac';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig } from '../config.js';
 import { readLock, removeStaleLock, type LockInfo } from '../lock.js';
-import { signal } from '../proc.js';
 import { CliError, EXIT } from '../cli-error.js';
 import { terminateProcesses } from '../../supervisor/port.js';
 import { probeHealth, resolveTarget, type Target, type TargetOptions } from './common.js';
+import { deliver } from './deliver.js';
 
 interface RestartOptions extends TargetOptions {
   force?: boolean;
@@ -38,7 +38,7 @@ export function registerRestart(cli: CAC): void {
       const verifyMs = drainTimeout(target) + VERIFY_EXTRA_MS;
       if (options.force) return forceRestart(target, before, verifyMs);
 
-      signal(before.pid, 'SIGUSR1');
+      await deliver(target, before, 'restart');
       if (before.restart && !before.restart.allowed) {
         throw new CliError(
           'The gateway ignored SIGUSR1: restarts by signal are disabled. Start it with XOPC_ALLOW_SIGUSR1_RESTART=1 in its environment (the service units set it), or use `xopc gateway restart --force`.',

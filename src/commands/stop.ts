@@ -3,6 +3,7 @@ import { removeStaleLock } from '../lock.js';
 import { isRunning, signal, waitForExit } from '../proc.js';
 import { CliError, EXIT } from '../cli-error.js';
 import { intOption, resolveTarget, type TargetOptions } from './common.js';
+import { deliver } from './deliver.js';
 
 interface StopOptions extends TargetOptions {
   force?: boolean;
@@ -40,7 +41,7 @@ export function registerStop(cli: CAC): void {
         signal(pid, 'SIGKILL');
         if (workerPid) signal(workerPid, 'SIGKILL');
       } else {
-        signal(pid, 'SIGTERM');
+        await deliver(target, lock.info, 'stop');
       }
       let graceful = await waitForExit(pid, options.force ? 2000 : timeoutMs);
       if (!graceful) {
