@@ -1,3 +1,6 @@
+import { once } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { TelegramServer, type StoredBotUpdate } from 'telegram-test-api/lib/telegramServer.js';
 import { freePort } from './net.js';
 
@@ -7,7 +10,11 @@ import { freePort } from './net.js';
  * `say` posts a user's message, `botMessages` / `waitForBotMessages` read what the bot sent.
  *
  * The emulator's getUpdates ignores `offset` and returns at once (no long polling): an
- * update is marked read as soon as one getUpdates returned it.
+ * update is marked read as soon as one getUpdates returned it. With `longPolling`, the
+ * bot talks to a front that adds what real Telegram does there (and the emulator lacks):
+ * getUpdates waits up to `timeout` seconds for updates, keeps every update until an
+ * `offset` above it confirms it, and answers 409 Conflict to a getUpdates that a newer
+ * one overtook (two pollers at once). Every other method goes to the emulator as is.
  */
 
 export const BOT_TOKEN = '123456:test-bot-token';
@@ -34,12 +41,15 @@ export interface TelegramEmulator {
   waitForBotMessages(count: number, options?: { chatId?: number | string; timeoutMs?: number }): Promise<Array<{ chatId: string; text: string }>>;
   /** User updates not fetched by the bot yet. */
   unreadUpdates(): number;
+  /** With `longPolling`: how many getUpdates calls were answered 409 because another one overtook them. */
+  conflicts(): number;
   stop(): Promise<void>;
 }
 
 const START_TRIES = 5;
 
-export async function startTelegramEmulator(token = BOT_TOKEN): Promise<TelegramEmulator> {
+export async function startTelegramEmulator(options: { token?: string; longPolling?: boolean } = {}): Promise<TelegramEmulator> {
+  const token = options.token ?? BOT_TOKEN;
   let server: TelegramServer | undefined;
   let port = 0;
   for (let attempt = 1; !server; attempt++) {
@@ -63,9 +73,11 @@ export async function startTelegramEmulator(token = BOT_TOKEN): Promise<Telegram
     .map((update: StoredBotUpdate) => ({ chatId: String(update.message.chat_id), text: String(update.message.text) }))
     .filter((message) => chatId === undefined || message.chatId === String(chatId));
 
+  const front = options.longPolling ? await startLongPollingFront(running, token, `http://127.0.0.1:${port}`) : null;
+
   return {
     server: running,
-    apiRoot: `http://127.0.0.1:${port}`,
+    apiRoot: front?.url ?? `http://127.0.0.1:${port}`,
     port,
     token,
     async say(user, text) {
@@ -95,8 +107,74 @@ export async function startTelegramEmulator(token = BOT_TOKEN): Promise<Telegram
       });
     },
     unreadUpdates: () => running.storage.userMessages.filter((update) => update.botToken === token && !update.isRead).length,
+    conflicts: () => front?.conflicts() ?? 0,
     async stop() {
+      await front?.close();
       await running.stop();
+    },
+  };
+}
+
+/** Telegram's getUpdates semantics in front of the emulator (see the top of this file). */
+async function startLongPollingFront(emulator: TelegramServer, token: string, emulatorUrl: string) {
+  // Fetched from the emulator, not yet confirmed by an offset above them.
+  let buffer: Array<{ update_id: number }> = [];
+  let conflicts = 0;
+  let held: { answer(status: number, body: unknown): void } | null = null;
+  const pull = () => {
+    buffer.push(...(emulator.getUpdates(token) as Array<{ update_id: number }>));
+  };
+
+  const server = http.createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const raw = Buffer.concat(chunks).toString('utf8');
+    if (!req.url?.endsWith('/getUpdates')) {
+      const forwarded = await fetch(emulatorUrl + req.url, { method: req.method, headers: { 'content-type': req.headers['content-type'] ?? 'application/json' }, ...(raw ? { body: raw } : {}) });
+      res.writeHead(forwarded.status, { 'content-type': 'application/json' });
+      res.end(await forwarded.text());
+      return;
+    }
+    const params = (raw ? JSON.parse(raw) : {}) as { offset?: number; timeout?: number };
+    buffer = buffer.filter((update) => update.update_id >= (params.offset ?? 0));
+    let answered = false;
+    const answer = (status: number, body: unknown) => {
+      if (answered) return;
+      answered = true;
+      clearTimeout(timer);
+      emulator.off('AddedUserMessage', onUpdate);
+      if (held?.answer === answer) held = null;
+      if (!res.destroyed) {
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(body));
+      }
+    };
+    const onUpdate = () => {
+      pull();
+      if (buffer.length > 0) answer(200, { ok: true, result: buffer });
+    };
+    // A newer getUpdates ends the one still waiting, as Telegram does.
+    if (held) {
+      conflicts += 1;
+      held.answer(409, { ok: false, error_code: 409, description: 'Conflict: terminated by other getUpdates request; make sure that only one bot instance is running' });
+    }
+    const timer = setTimeout(() => answer(200, { ok: true, result: buffer }), (params.timeout ?? 0) * 1000);
+    held = { answer };
+    // The poller went away (aborted its long poll): nothing to answer, nothing lost.
+    res.on('close', () => answer(0, null));
+    emulator.on('AddedUserMessage', onUpdate);
+    onUpdate();
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    conflicts: () => conflicts,
+    async close() {
+      held?.answer(200, { ok: true, result: [] });
+      server.closeAllConnections();
+      server.close();
+      await once(server, 'close');
     },
   };
 }
