@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { TelegramServer } from 'telegram-test-api/lib/telegramServer.js';
 import { startAgentApp, type AgentApp } from './helpers/agent-app.js';
 import { chatRule, completion, ECHO_RULE, startMockLlm, type MockLlm } from './helpers/mock-llm.js';
 import { startTelegramEmulator, type TelegramEmulator, type TelegramUser } from './helpers/telegram.js';
@@ -143,17 +142,10 @@ describe('telegram channel, long polling against telegram-test-api', () => {
     assert.doesNotMatch(res.json.error.message, /test-bot-token/);
     assert.equal((await fetch(`${app.url}/health`)).status, 200);
 
-    // Back on the same port: the poller's next try finds it.
-    const revived = new TelegramServer({ port: telegram.port, host: '127.0.0.1', storeTimeout: 3600 });
-    await revived.start();
-    try {
-      const client = revived.getClient(telegram.token, { userId: 1001, userName: 'alice', chatId: 1001 });
-      await client.sendMessage(client.makeMessage('are you back'));
-      await new Promise<void>((resolve) => revived.once('AddedBotMessage', () => resolve()));
-      assert.equal(revived.storage.botMessages[0]!.message.text, 'are you back');
-    } finally {
-      await revived.stop();
-    }
+    // Back on the same port: the poller, backing off meanwhile, finds it again.
+    telegram = await startTelegramEmulator({ port: telegram.port });
+    await telegram.say(ALICE, 'are you back');
+    assert.deepEqual(await telegram.waitForBotMessages(1), [{ chatId: '1001', text: 'are you back' }]);
   });
 });
 

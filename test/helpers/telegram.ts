@@ -48,12 +48,13 @@ export interface TelegramEmulator {
 
 const START_TRIES = 5;
 
-export async function startTelegramEmulator(options: { token?: string; longPolling?: boolean } = {}): Promise<TelegramEmulator> {
+/** `port`: a fixed port (to bring an emulator back where a stopped one was); default a free one. */
+export async function startTelegramEmulator(options: { token?: string; longPolling?: boolean; port?: number } = {}): Promise<TelegramEmulator> {
   const token = options.token ?? BOT_TOKEN;
   let server: TelegramServer | undefined;
   let port = 0;
   for (let attempt = 1; !server; attempt++) {
-    port = await freePort();
+    port = options.port ?? await freePort();
     // Keep messages for the whole test run (the default drops them after 60 s).
     const candidate = new TelegramServer({ port, host: '127.0.0.1', storeTimeout: 3600 });
     try {
@@ -61,7 +62,7 @@ export async function startTelegramEmulator(options: { token?: string; longPolli
       server = candidate;
     } catch (err) {
       // Someone took the port between freePort() and listen(): pick another.
-      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= START_TRIES) throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || options.port || attempt >= START_TRIES) throw err;
     }
   }
   const running = server;

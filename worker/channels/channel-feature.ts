@@ -18,6 +18,9 @@ import type { Channel, ChannelRegistry, InboundHandler } from './types.js';
 import { createWebchatChannel } from './webchat.js';
 import { createWebhookChannel } from './webhook/webhook-channel.js';
 
+// How long async /api/message turns may take to finish when the worker exits.
+const CLOSE_WAIT_MS = 3000;
+
 export interface ChannelFeatureOptions {
   config: Config;
   logger: Logger;
@@ -64,6 +67,9 @@ export function createChannelFeature(options: ChannelFeatureOptions): ChannelFea
     routers: [createMessageRouter({ config, messages }), createWebhookRouter(channels)],
     startBackground: () => channels.start(),
     stopBackground: () => channels.stop(),
-    close: () => channels.close(),
+    async close() {
+      // Both before the agent cancels what still runs: inbound turns and async messages get to finish.
+      await Promise.all([channels.close(), messages.close(CLOSE_WAIT_MS)]);
+    },
   };
 }

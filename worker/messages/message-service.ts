@@ -33,6 +33,8 @@ export interface MessageService {
   send(request: MessageRequest, idempotencyKey?: string): Promise<{ messageId: string; reply: string }>;
   /** For channels: answers an inbound message in its chat's session with the default agent. */
   inbound(message: InboundMessage): Promise<string>;
+  /** Before the worker exits: waits up to `timeoutMs` for async messages still being answered. */
+  close(timeoutMs: number): Promise<void>;
 }
 
 // A sync retry whose first try runs in another worker (mid-restart) waits this long for it.
@@ -50,6 +52,8 @@ export function createMessageService(options: MessageServiceOptions): MessageSer
   const logger = options.logger.child({ component: 'messages' });
   // Sync requests of this worker still running, by idempotency key: a retry joins them.
   const running = new Map<string, Promise<{ messageId: string; reply: string }>>();
+  // Async messages answered in the background, so that close() can let them finish.
+  const background = new Set<Promise<void>>();
 
   function target(request: MessageRequest): SessionKeyParts {
     const channel = channels.get(request.channel);
@@ -117,7 +121,7 @@ export function createMessageService(options: MessageServiceOptions): MessageSer
         const claim = await idempotency.claim(key, { fingerprint: fingerprint('async', request), messageId });
         if (!claim.claimed) return { messageId: checkFingerprint(claim.record, 'async', request).messageId };
       }
-      void (async () => {
+      const job = (async () => {
         const result = await turn.run();
         if (key) await idempotency.update(key, { status: 'done' });
         await deliver(session, result.reply);
@@ -126,6 +130,8 @@ export function createMessageService(options: MessageServiceOptions): MessageSer
         if (key) void idempotency.update(key, { status: 'failed' }).catch(() => undefined);
         logger.error({ err, messageId, channel: session.channel, chatId: session.peerId }, `message ${messageId} failed: ${err instanceof ApiError ? err.code : 'unexpected error'}; the client was already answered`);
       });
+      background.add(job);
+      void job.finally(() => background.delete(job));
       return { messageId };
     },
 
@@ -149,6 +155,17 @@ export function createMessageService(options: MessageServiceOptions): MessageSer
       const result = await agent.chat({ session, message: content });
       logger.info({ channel: message.channel, chatId: message.chatId, externalId: message.externalId, session: result.sessionKey }, 'inbound message answered');
       return result.reply;
+    },
+
+    async close(timeoutMs) {
+      if (background.size === 0) return;
+      let timer: NodeJS.Timeout | undefined;
+      const settled = await Promise.race([
+        Promise.all(background).then(() => true),
+        new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs))),
+      ]);
+      clearTimeout(timer);
+      if (!settled) logger.warn({ running: background.size }, 'async messages still being answered as the worker exits; their turns are cancelled');
     },
   };
   return service;

@@ -10,6 +10,8 @@ const RESTARTS = 2;
 const SEND_EVERY_MS = 40;
 
 /**
+ * The channels in a real gateway (supervisor + worker processes).
+ *
  * SIGUSR1 restarts while users keep writing: with Telegram's own long-polling rules in
  * front of the emulator (held getUpdates, offsets, 409 for a second poller), every
  * message is answered exactly once, in order per chat, and no poll ever conflicts.
@@ -66,3 +68,40 @@ for (const mode of ['in-process', 'respawn'] as const) {
     }
   });
 }
+
+test('Telegram down: sync is CHANNEL_ERROR, the worker stays up and polling resumes when it is back', { timeout: 60_000 }, async () => {
+  const mock = await startMockLlm({ streaming: { chunkSize: 2000, chunkIntervalMs: 1 }, rules: [ECHO_RULE] });
+  let telegram = await startTelegramEmulator();
+  let gateway: Gateway | undefined;
+  try {
+    gateway = await startGateway({
+      config: {
+        agents: { defaults: { model: 'mock/test-model', timeoutMs: 5000, maxRetries: 0 } },
+        providers: { mock: { baseUrl: mock.baseUrl, apiKey: 'mock-key' } },
+        channels: { telegram: { enabled: true, token: telegram.token, apiRoot: telegram.apiRoot, pollIntervalMs: 50, sendRetry: { attempts: 2, minDelayMs: 100, maxDelayMs: 200 } } },
+      },
+    });
+    const workerPid = gateway.lock()!.workerPid;
+    await telegram.stop();
+
+    const res = await fetch(gateway.url('/api/message/sync'), {
+      method: 'POST',
+      headers: { authorization: `Bearer ${gateway.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ channel: 'telegram', chat_id: 4001, content: 'anyone there' }),
+    });
+    assert.equal(res.status, 502);
+    assert.equal(((await res.json()) as any).error.code, 'CHANNEL_ERROR');
+    assert.equal((await fetch(gateway.url('/health'))).status, 200);
+    assert.equal(gateway.lock()!.workerPid, workerPid, 'the same worker still serves');
+
+    // Telegram comes back where it was: the poller, backing off meanwhile, finds it again.
+    telegram = await startTelegramEmulator({ port: telegram.port });
+    await telegram.say({ userId: 4001, userName: 'dora' }, 'back again');
+    assert.deepEqual(await telegram.waitForBotMessages(1, { timeoutMs: 40_000 }), [{ chatId: '4001', text: 'back again' }]);
+    assert.equal(gateway.lock()!.workerPid, workerPid);
+  } finally {
+    await gateway?.stop();
+    await telegram.stop().catch(() => undefined);
+    await mock.stop();
+  }
+});
