@@ -46,7 +46,7 @@ for (const mode of ['in-process', 'respawn'] as const) {
       for (let i = 0; i < RESTARTS; i++) {
         const before = gateway.lock()!;
         process.kill(before.pid, 'SIGUSR1');
-        await gateway.waitForServing({ exceptWorkerPid: before.workerPid!, timeoutMs: 20_000 });
+        await gateway.waitForServing({ exceptWorkerPid: before.workerPid!, timeoutMs: 30_000 });
       }
       sending = false;
       await Promise.all(senders);
@@ -61,6 +61,10 @@ for (const mode of ['in-process', 'respawn'] as const) {
       assert.ok(total > 10, `users really wrote during the restarts (${total} messages)`);
       assert.equal(telegram.conflicts(), 0, 'no getUpdates was overtaken by a second poller (Telegram would answer 409)');
       assert.doesNotMatch(gateway.output(), /another getUpdates|Conflict/);
+    } catch (err) {
+      // What the gateway said is what explains a failure here.
+      if (err instanceof Error && gateway) err.message += `\n--- gateway output (tail) ---\n${gateway.output().slice(-6000)}`;
+      throw err;
     } finally {
       await gateway?.stop();
       await telegram.stop();

@@ -203,25 +203,27 @@ export function createTelegramChannel(options: TelegramChannelOptions): Channel 
     return lifecycle;
   }
 
+  const start = () => serialized(async () => {
+    if (config.mode === 'webhook') {
+      if (!webhookSetup) registerWebhook();
+      return;
+    }
+    if (!poller) await startPolling();
+  });
+
+  const stop = () => serialized(async () => {
+    webhookSetup?.abort();
+    webhookSetup = null;
+    if (poller || owning) await stopPolling();
+  });
+
   return {
     name: TELEGRAM_CHANNEL,
-
-    start: () => serialized(async () => {
-      if (config.mode === 'webhook') {
-        if (!webhookSetup) registerWebhook();
-        return;
-      }
-      if (!poller) await startPolling();
-    }),
-
-    stop: () => serialized(async () => {
-      webhookSetup?.abort();
-      webhookSetup = null;
-      if (poller || owning) await stopPolling();
-    }),
+    start,
+    stop,
 
     async close() {
-      await this.stop();
+      await stop();
       if (!(await waitForOutstanding('all', CLOSE_WAIT_MS))) logger.warn({ outstanding: outstanding.all }, 'Telegram turns still running as the worker exits');
     },
 
