@@ -18,8 +18,8 @@ export interface CronRunner {
   /**
    * Starts a run now and returns at once; the run itself goes on in the background and
    * records its outcome in the job's history, never throwing. A scheduled run passes the
-   * occurrence it stands for: it is marked handled (even when the job is busy and the
-   * occurrence is skipped), and a one-shot job is disabled, in the same write that
+   * occurrence it stands for: it is marked handled (when the job is busy, as skipped, in
+   * the job's `skipped` list), and a one-shot job is disabled, in the same write that
    * claims the run.
    */
   start(id: string, trigger: RunTrigger, scheduledFor: Date | null): StartOutcome;
@@ -89,7 +89,9 @@ export function createCronRunner(options: CronRunnerOptions): CronRunner {
           if (job.at !== null) job.enabled = false;
         }
         if (runner.isRunning(job)) {
-          outcome = { status: 'busy', job, since: job.running?.startedAt ?? new Date(startedAt).toISOString() };
+          const since = job.running?.startedAt ?? new Date(startedAt).toISOString();
+          outcome = { status: 'busy', job, since };
+          if (scheduledFor) job.skipped = [{ scheduledFor: scheduledFor.toISOString(), runningSince: since }, ...job.skipped].slice(0, HISTORY_LIMIT);
           return scheduledFor || settled ? job : null;
         }
         job.running = {

@@ -192,6 +192,7 @@ function buildJob(input: CreateJobInput, context: { config: Config; channels: Ch
     handledThrough: createdAt,
     running: null,
     runs: [],
+    skipped: [],
   };
 }
 

@@ -125,7 +125,7 @@ function parseJob(text: string, id: string): CronJob | null {
     && typeof job.handledThrough === 'string'
     && (typeof job.schedule === 'string') !== (typeof job.at === 'string')
     && Array.isArray(job.runs);
-  return valid ? { ...job, running: job.running ?? null, channel: job.channel ?? null, chatId: job.chatId ?? null } : null;
+  return valid ? { ...job, running: job.running ?? null, channel: job.channel ?? null, chatId: job.chatId ?? null, skipped: Array.isArray(job.skipped) ? job.skipped : [] } : null;
 }
 
 function safeMtime(file: string): number {

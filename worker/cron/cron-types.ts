@@ -61,6 +61,15 @@ export interface CronJob {
   running: RunningMarker | null;
   /** Newest first, at most HISTORY_LIMIT. */
   runs: CronRun[];
+  /** Occurrences not run because the previous run was still going; newest first, at most HISTORY_LIMIT. */
+  skipped: SkippedOccurrence[];
+}
+
+/** An occurrence that fell while the job was still running (a job never overlaps itself). */
+export interface SkippedOccurrence {
+  scheduledFor: string;
+  /** When the run that was still going had started. */
+  runningSince: string;
 }
 
 /** Runs kept per job. Enough to see a pattern of failures; small enough to rewrite at every run. */

@@ -76,7 +76,7 @@ export function createCronRouter(cron: CronService): Router {
   return router;
 }
 
-/** A job as the API shows it: the request's field names, the next run, the last run and the bounded history (newest first). */
+/** A job as the API shows it: the request's field names, the next and last run, the bounded run history and skipped occurrences (newest first). */
 export function publicJob(job: JobView) {
   return {
     id: job.id,
@@ -96,6 +96,7 @@ export function publicJob(job: JobView) {
     lastRun: job.runs[0] ?? null,
     running: job.isRunning && job.running ? { trigger: job.running.trigger, scheduledFor: job.running.scheduledFor, startedAt: job.running.startedAt } : null,
     runs: job.runs,
+    skipped: job.skipped,
   };
 }
 

@@ -1,0 +1,149 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { removeHome, startGateway, waitUntil, type Gateway } from './helpers/gateway.js';
+import { ECHO_RULE, startMockLlm, type MockLlm } from './helpers/mock-llm.js';
+
+/**
+ * Jobs across restarts of the real gateway: SIGUSR1 (in-process and respawn) and
+ * stop/start. An every-second job makes any double run or skipped occurrence visible
+ * in its history: each run records the occurrence it stands for.
+ */
+
+const RUN_TIMEOUT_MS = 20_000;
+
+interface Run {
+  trigger: string;
+  scheduledFor: string | null;
+  startedAt: string;
+  status: string;
+  error?: string;
+}
+
+function gatewayConfig(mock: MockLlm) {
+  return {
+    agents: { default: 'main', defaults: { model: 'mock/test-model', timeoutMs: 5000, maxRetries: 0 }, list: [{ id: 'main' }] },
+    providers: { mock: { baseUrl: mock.baseUrl, apiKey: 'mock-key' } },
+  };
+}
+
+async function call(gateway: Gateway, method: string, path: string, body?: unknown): Promise<any> {
+  const send = () => fetch(gateway.url(path), {
+    method,
+    headers: { authorization: `Bearer ${gateway.token}`, 'content-type': 'application/json' },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  // While the old worker drains it ends idle keep-alive connections; a pooled one picked at
+  // that very moment fails with "other side closed". Like any HTTP client, retry a GET once.
+  const response = await send().catch((err: Error & { cause?: { code?: string } }) => {
+    if (method === 'GET' && err.cause?.code === 'UND_ERR_SOCKET') return send();
+    throw err;
+  });
+  const json = await response.json();
+  assert.equal(response.status, 200, JSON.stringify(json));
+  return json;
+}
+
+interface JobState {
+  /** Oldest first. */
+  runs: Run[];
+  skipped: Array<{ scheduledFor: string }>;
+}
+
+/** Waits until the job has `count` recorded runs that started after `since`. */
+async function waitForRunsAfter(gateway: Gateway, id: string, since: number, count: number): Promise<JobState> {
+  return waitUntil(async () => {
+    const { job } = await call(gateway, 'GET', `/api/cron/${id}`);
+    const runs = [...(job.runs as Run[])].reverse();
+    return runs.filter((run) => Date.parse(run.startedAt) > since).length >= count ? { runs, skipped: job.skipped } : null;
+  }, RUN_TIMEOUT_MS, `${count} runs of ${id} after ${new Date(since).toISOString()}`);
+}
+
+/**
+ * Every occurrence from the first to the last dealt with exactly once: run (successfully)
+ * or skipped because the previous run was still going (a cold first agent call can take a second).
+ */
+function assertEveryOccurrenceOnce({ runs, skipped }: JobState): void {
+  const failed = runs.filter((run) => run.status !== 'ok');
+  assert.deepEqual(failed, [], 'every run succeeded');
+  const scheduled = runs.filter((run) => run.trigger !== 'manual').map((run) => run.scheduledFor!);
+  const all = [...scheduled, ...skipped.map((skip) => skip.scheduledFor)].map((iso) => Date.parse(iso) / 1000).sort((a, b) => a - b);
+  const shown = all.map((second) => new Date(second * 1000).toISOString().slice(11, 19)).join(' ');
+  assert.equal(new Set(all).size, all.length, `no occurrence dealt with twice: ${shown}`);
+  assert.equal(all.at(-1)! - all[0]!, all.length - 1, `no occurrence missed: ${shown}`);
+}
+
+describe('cron jobs across gateway restarts', () => {
+  let mock: MockLlm;
+  before(async () => {
+    mock = await startMockLlm({ streaming: { chunkSize: 50, chunkIntervalMs: 1 }, rules: [ECHO_RULE] });
+  });
+  after(async () => {
+    await mock?.stop();
+  });
+
+  for (const mode of ['in-process', 'respawn'] as const) {
+    test(`a SIGUSR1 restart (${mode}) neither runs an occurrence twice nor skips one`, { timeout: 90_000 }, async () => {
+      const env: NodeJS.ProcessEnv = { XOPC_ALLOW_SIGUSR1_RESTART: '1', ...(mode === 'in-process' ? { XOPC_NO_RESPAWN: '1' } : {}) };
+      const gateway = await startGateway({ config: gatewayConfig(mock), env });
+      try {
+        const { job } = await call(gateway, 'POST', '/api/cron/create', { schedule: '* * * * * *', message: `every second (${mode})` });
+        await waitForRunsAfter(gateway, job.id, 0, 2);
+
+        for (let restart = 0; restart < 2; restart++) {
+          const serving = gateway.lock()!;
+          process.kill(serving.pid, 'SIGUSR1');
+          await gateway.waitForServing({ exceptWorkerPid: serving.workerPid!, ...(mode === 'respawn' ? { exceptPid: serving.pid } : {}), timeoutMs: 20_000 });
+          await waitForRunsAfter(gateway, job.id, Date.now(), 2);
+        }
+        assertEveryOccurrenceOnce(await waitForRunsAfter(gateway, job.id, 0, 6));
+        if (mode === 'in-process') assert.equal(gateway.lock()!.pid, gateway.pid);
+        else assert.notEqual(gateway.lock()!.pid, gateway.pid);
+      } finally {
+        await gateway.stop();
+        removeHome(gateway.home);
+      }
+    });
+  }
+
+  test('jobs survive a stop and start; the occurrences missed while stopped get one catch-up run', { timeout: 90_000 }, async () => {
+    const first = await startGateway({ config: gatewayConfig(mock) });
+    let second: Gateway | undefined;
+    try {
+      const { job } = await call(first, 'POST', '/api/cron/create', { name: 'survivor', schedule: '* * * * * *', message: 'still here' });
+      const daily = (await call(first, 'POST', '/api/cron/create', { schedule: '0 3 * * *', message: 'nightly', timezone: 'UTC' })).job;
+      await waitForRunsAfter(first, job.id, 0, 2);
+      await first.stop();
+      const stoppedAt = Date.now();
+      const stored = readStoredJob(first.home, job.id);
+      const runsBefore = stored.runs.length;
+      // Make sure at least one occurrence falls while nothing runs (a start can take less than a second).
+      await sleep(Math.max(0, Date.parse(stored.handledThrough) + 1200 - Date.now()));
+
+      second = await startGateway({ home: first.home, config: gatewayConfig(mock) });
+      const { jobs } = await call(second, 'GET', '/api/cron');
+      assert.deepEqual(jobs.map((j: any) => j.id).sort(), [job.id, daily.id].sort(), 'both jobs were reloaded');
+
+      const { runs, skipped } = await waitForRunsAfter(second, job.id, stoppedAt, 2);
+      const afterStart = runs.slice(runsBefore);
+      assert.equal(afterStart[0]!.trigger, 'catch-up', 'the first run after the start catches up');
+      assert.ok(Date.parse(afterStart[0]!.scheduledFor!) > stoppedAt, 'for an occurrence missed while stopped');
+      assert.deepEqual(afterStart.slice(1).map((run) => run.trigger), afterStart.slice(1).map(() => 'schedule'), 'exactly one catch-up');
+      const occurrences = [...runs.map((run) => run.scheduledFor), ...skipped.map((skip) => skip.scheduledFor)];
+      assert.equal(new Set(occurrences).size, occurrences.length, 'no occurrence ran twice');
+      assert.ok(runs.every((run) => run.status === 'ok'), JSON.stringify(runs));
+      assert.equal((await call(second, 'GET', `/api/cron/${daily.id}`)).job.runs.length, 0, 'a job that missed nothing does not run');
+    } finally {
+      await first.stop();
+      await second?.stop();
+      removeHome(first.home);
+    }
+  });
+});
+
+/** The job as stored on disk (for a stopped gateway). */
+function readStoredJob(home: string, id: string): { runs: Run[]; handledThrough: string } {
+  return JSON.parse(readFileSync(join(home, 'cron', `${id}.json`), 'utf8'));
+}
