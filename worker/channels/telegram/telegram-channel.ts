@@ -90,6 +90,16 @@ export function createTelegramChannel(options: TelegramChannelOptions): Channel 
       });
   }
 
+  function dispatchPolled(update: Update): void {
+    try {
+      dispatch(update, true);
+    } catch (err) {
+      // One odd update must not end polling for everyone.
+      logger.error({ err, updateId: update.update_id }, 'could not handle a Telegram update; skipping it');
+      journal?.done(update.update_id);
+    }
+  }
+
   /** Runs the turn and delivers the reply; `journal` is set for polled updates. */
   async function answer(updateId: number, message: InboundMessage, polledJournal: UpdateJournal | null): Promise<void> {
     const polled = polledJournal !== null;
@@ -151,14 +161,14 @@ export function createTelegramChannel(options: TelegramChannelOptions): Channel 
     owning = true;
     const pending = journal.pending();
     if (pending.length > 0) logger.info({ count: pending.length, offset: journal.offset }, 'answering Telegram updates a previous worker fetched but did not answer');
-    for (const update of pending) dispatch(update, true);
+    for (const update of pending) dispatchPolled(update);
     poller = startPoller({
       api,
       journal,
       timeoutSeconds: config.pollTimeoutSeconds,
       minIntervalMs: config.pollIntervalMs,
       onBatch: (updates) => {
-        for (const update of updates) dispatch(update, true);
+        for (const update of updates) dispatchPolled(update);
       },
       capacity: async (signal) => {
         while (outstanding.polled >= MAX_OUTSTANDING) await once(settled, 'settled', { signal });

@@ -33,7 +33,8 @@ export function createAllowList(entries: Array<string | number>): (message: { fr
 /** Reads an update: text messages (private chats and groups alike, each chat its own session) from allowed senders. */
 export function readUpdate(update: Update, allowed: ReturnType<typeof createAllowList>): UpdateVerdict {
   const message = update.message;
-  if (!message || typeof message.text !== 'string' || message.text.trim() === '') return { kind: 'ignored', reason: 'not-text' };
+  // Shapes are checked, not trusted: webhook bodies come from the network.
+  if (!message || typeof message.text !== 'string' || message.text.trim() === '' || !Number.isSafeInteger(message.chat?.id)) return { kind: 'ignored', reason: 'not-text' };
   const chatId = String(message.chat.id);
   const username = message.from?.username;
   const sender = username ? `@${username}` : message.from ? String(message.from.id) : undefined;
