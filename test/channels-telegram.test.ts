@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startAgentApp, type AgentApp } from './helpers/agent-app.js';
+import { waitUntil } from './helpers/gateway.js';
 import { chatRule, completion, ECHO_RULE, startMockLlm, type MockLlm } from './helpers/mock-llm.js';
 import { startTelegramEmulator, type TelegramEmulator, type TelegramUser } from './helpers/telegram.js';
 
@@ -177,11 +178,12 @@ describe('telegram channel, webhook mode', () => {
   let telegram: TelegramEmulator;
   let app: AgentApp;
   const SECRET = 'hook_secret-123';
+  const WEBHOOK_URL = 'https://bot.example.com/api/webhook/telegram';
 
   before(async () => {
     mock = await startMockLlm({ streaming: { chunkSize: 2000, chunkIntervalMs: 1 }, rules: [ECHO_RULE] });
     telegram = await startTelegramEmulator();
-    app = await startAgentApp(gatewayConfig(mock, { apiRoot: telegram.apiRoot, mode: 'webhook', webhookSecret: SECRET }));
+    app = await startAgentApp(gatewayConfig(mock, { apiRoot: telegram.apiRoot, mode: 'webhook', webhookSecret: SECRET, webhookUrl: WEBHOOK_URL }));
     await app.features.startBackground();
   });
   after(async () => {
@@ -205,6 +207,13 @@ describe('telegram channel, webhook mode', () => {
     await telegram.waitForBotMessages(1);
     assert.equal((await deliver(update(501, 'second'), SECRET)).status, 200);
     assert.deepEqual((await telegram.waitForBotMessages(2)).map((m) => m.text), ['via webhook', 'second']);
+  });
+
+  test('with webhookUrl the owner registers the webhook with its secret', async () => {
+    const webhooks = (telegram.server as unknown as { webhooks: Record<string, { url: string; secret_token?: string }> }).webhooks;
+    const registered = await waitUntil(() => webhooks[telegram.token], 5000, 'setWebhook');
+    assert.equal(registered.url, WEBHOOK_URL);
+    assert.equal(registered.secret_token, SECRET);
   });
 
   test('wrong or missing secret: 401 and nothing happens', async () => {
