@@ -50,7 +50,8 @@ export function buildCronCli(): CAC {
   const cli = cac('xopc cron');
 
   cli
-    .command('', 'Manage the cron jobs of the running gateway')
+    .command('', '(no command) show this help')
+    .usage('<command> [options]')
     .action(() => {
       cli.outputHelp();
       return EXIT.USAGE;
