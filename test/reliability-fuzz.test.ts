@@ -324,7 +324,9 @@ test(`fuzzing every endpoint: no 5xx, documented errors, still serving (seed ${S
   const gateway = await startGateway({
     config: {
       gateway: { auth: { token: TOKEN } },
-      agents: { defaults: { model: 'mock/fuzz', maxRetries: 0, timeoutMs: 10_000 } },
+      // mock-llm refuses requests over 100 KB (express.json's default) with a 413, which the
+      // gateway rightly reports as AGENT_ERROR (502); short messages keep a session's context under that.
+      agents: { defaults: { model: 'mock/fuzz', maxRetries: 0, timeoutMs: 10_000, maxMessageChars: 2000 } },
       providers: { mock: { baseUrl: mock.baseUrl, apiKey: 'mock-key' } },
       channels: { webhook: { enabled: true, secret: WEBHOOK_SECRET, replyUrl: `http://127.0.0.1:${(replies.address() as net.AddressInfo).port}/reply` } },
       logging: { level: 'warn' },
