@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -233,6 +234,29 @@ describe('cron jobs through /api/cron on the worker app', () => {
     assert.ok(startedAt - missed < 1000);
     assert.deepEqual(oldestFirst.slice(1).map((run: any) => run.trigger), oldestFirst.slice(1).map(() => 'schedule'));
     assert.equal((await getJob(yearly.id)).runs.length, 0);
+  });
+
+  test('a run left behind by a worker that died is recorded as interrupted; an unreadable job file is skipped', async () => {
+    const job = await create({ schedule: '0 0 1 1 *', message: 'orphaned', timezone: 'UTC' });
+    await app.features.stopBackground();
+    const deadPid = spawnSync(process.execPath, ['-e', '']).pid!;
+    const file = join(app.home, 'cron', `${job.id}.json`);
+    const stored = JSON.parse(readFileSync(file, 'utf8'));
+    stored.running = { pid: deadPid, pidStartTime: null, trigger: 'manual', scheduledFor: null, startedAt: new Date(Date.now() - 5000).toISOString() };
+    writeFileSync(file, JSON.stringify(stored));
+    const broken = join(app.home, 'cron', 'broken.json');
+    writeFileSync(broken, '{"not": "a job"');
+    try {
+      await app.features.startBackground();
+      const settled = await getJob(job.id);
+      assert.equal(settled.running, null);
+      assert.equal(settled.runs.length, 1);
+      assert.equal(settled.runs[0].status, 'error');
+      assert.match(settled.runs[0].error, /^Interrupted/);
+      assert.deepEqual((await app.call('GET', '/api/cron')).json.jobs.map((j: any) => j.id), [job.id]);
+    } finally {
+      rmSync(broken, { force: true });
+    }
   });
 
   test('the agent schedules, lists and cancels jobs with its tools, scoped to the chat', async () => {

@@ -107,7 +107,7 @@ export function createCronRunner(options: CronRunnerOptions): CronRunner {
       if (outcome.status === 'started' && stored) {
         const run = execute(stored, stored.running!).finally(() => inFlight.delete(id));
         inFlight.set(id, run);
-        logger.info({ jobId: id, trigger, scheduledFor: scheduledFor?.toISOString() }, 'cron run started');
+        logger.debug({ jobId: id, trigger, scheduledFor: scheduledFor?.toISOString() }, 'cron run started');
       } else if (outcome.status === 'busy') {
         logger.info({ jobId: id, trigger, since: outcome.since }, 'cron run skipped: the previous run is still going');
       }
