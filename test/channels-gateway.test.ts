@@ -23,6 +23,8 @@ for (const mode of ['in-process', 'respawn'] as const) {
     const mock = await startMockLlm({ streaming: { chunkSize: 2000, chunkIntervalMs: 1 }, rules: [ECHO_RULE] });
     const telegram = await startTelegramEmulator({ longPolling: true });
     let gateway: Gateway | undefined;
+    let sending = true;
+    let senders: Array<Promise<void>> = [];
     try {
       gateway = await startGateway({
         env: { XOPC_ALLOW_SIGUSR1_RESTART: '1', ...(mode === 'in-process' ? { XOPC_NO_RESPAWN: '1' } : {}) },
@@ -36,8 +38,7 @@ for (const mode of ['in-process', 'respawn'] as const) {
       await telegram.waitForBotMessages(1, { timeoutMs: 15_000 });
 
       const sent = new Map<string, string[]>(USERS.map((user) => [String(user.chatId ?? user.userId), []]));
-      let sending = true;
-      const senders = USERS.map(async (user) => {
+      senders = USERS.map(async (user) => {
         for (let i = 0; sending; i++) {
           const text = `${mode}-${user.userName}-${i}`;
           await telegram.say(user, text);
@@ -71,6 +72,8 @@ for (const mode of ['in-process', 'respawn'] as const) {
       if (err instanceof Error && gateway) err.message += `\n--- gateway output (tail) ---\n${gateway.output().slice(-6000)}`;
       throw err;
     } finally {
+      sending = false;
+      await Promise.allSettled(senders);
       await gateway?.stop();
       await telegram.stop();
       await mock.stop();
