@@ -3,7 +3,7 @@
  * answers) called directly and through a real `xopc gateway` process (supervisor + worker,
  * sessions fsync'd on disk). Prints p50/p99 of each and the latency the gateway adds.
  *
- *   npm run build && node dist/bench/agent-overhead.js [requests=300]
+ *   npm run bench:agent-overhead [-- <requests=300>]
  */
 import { performance } from 'node:perf_hooks';
 import { removeHome, startGateway } from '../test/helpers/gateway.js';

@@ -2,7 +2,7 @@
  * Listing 10,000 sessions: GET /api/sessions pages (first, deep, filtered) and the
  * store call behind them. Only the page's files are opened; the rest are stat'ed.
  *
- *   npm run build && node dist/bench/sessions-list.js [sessions=10000]
+ *   npm run bench:sessions-list [-- <sessions=10000>]
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
