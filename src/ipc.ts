@@ -11,8 +11,12 @@ export type SupervisorToWorker =
   | { cmd: 'start-background' }
   /** Stop background services, answer `background-stopped`, keep serving HTTP. */
   | { cmd: 'stop-background' }
-  /** Stop accepting, finish in-flight requests within `timeoutMs`, then exit 0. */
-  | { cmd: 'drain'; timeoutMs: number };
+  /**
+   * Stop accepting, finish in-flight requests within `timeoutMs`, then exit 0. For a
+   * restart, idle keep-alive connections are kept until their keep-alive timeout (clients
+   * stop using them just before it), since another worker takes over.
+   */
+  | { cmd: 'drain'; timeoutMs: number; forRestart?: boolean };
 
 /** Sent by a worker to its supervisor. */
 export type WorkerToSupervisor =

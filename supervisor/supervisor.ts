@@ -290,7 +290,7 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
     updateLock({ workerPid: next.pid });
     logger.info({ workerPid: next.pid }, 'restart done: new worker serving');
     // The old worker drains on its own time; the next restart need not wait for it.
-    if (old) void old.drain(drainMs);
+    if (old) void old.drain(drainMs, { forRestart: true });
   }
 
   async function restartByRespawn(): Promise<boolean> {
@@ -323,7 +323,7 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
     sendHandover(child, { cmd: 'background-free' });
     phase = 'stopping';
     closeControl();
-    await Promise.all([...live].map((worker) => worker.drain(drainMs)));
+    await Promise.all([...live].map((worker) => worker.drain(drainMs, { forRestart: true })));
     releaseLock(lockFile);
     ownsLock = false;
     pendingSuccessor = null;

@@ -22,8 +22,8 @@ export interface WorkerProcess {
   send(message: SupervisorToWorker): void;
   /** Resolves with the next message of this kind, rejects on exit or timeout. */
   waitFor<K extends WorkerToSupervisor['cmd']>(cmd: K, timeoutMs: number): Promise<Extract<WorkerToSupervisor, { cmd: K }>>;
-  /** Asks for a graceful drain; SIGKILLs the worker if it is still alive `timeoutMs + graceMs` later. */
-  drain(timeoutMs: number, graceMs?: number): Promise<WorkerExit>;
+  /** Asks for a graceful drain; SIGKILLs the worker if it is still alive a second after `timeoutMs`. */
+  drain(timeoutMs: number, options?: { forRestart?: boolean }): Promise<WorkerExit>;
   /** SIGKILL now; deliberate unless told otherwise (a worker hung in start-up counts as a crash). */
   kill(options?: { deliberate?: boolean }): Promise<WorkerExit>;
   readonly exited: Promise<WorkerExit>;
@@ -97,15 +97,15 @@ export function spawnWorker(options: WorkerOptions, sink: LogSink, logger: Logge
     return exited;
   }
 
-  async function drain(timeoutMs: number, graceMs = KILL_GRACE_MS): Promise<WorkerExit> {
+  async function drain(timeoutMs: number, { forRestart = false } = {}): Promise<WorkerExit> {
     deliberate = true;
     if (state === 'dead') return exited;
     state = 'draining';
-    send({ cmd: 'drain', timeoutMs });
+    send({ cmd: 'drain', timeoutMs, forRestart });
     const timer = setTimeout(() => {
       log.warn({ timeoutMs }, 'worker still alive after the drain bound: killing it');
       child.kill('SIGKILL');
-    }, timeoutMs + graceMs);
+    }, timeoutMs + KILL_GRACE_MS);
     const exit = await exited;
     clearTimeout(timer);
     return exit;

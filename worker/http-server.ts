@@ -1,12 +1,17 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import net, { type Socket } from 'node:net';
+import { errorBody } from './http/errors.js';
 
 // How long after its last response a keep-alive connection may still send one more
-// request (answered with `Connection: close`) once the drain has started. A client in a
+// request (answered with `Connection: close`) once a stop has started. A client in a
 // request loop sends its next request within microseconds, and ending its socket in
 // that moment shows up as a reset; a connection idle for longer than this is ended at
 // once, so a stop is not held up by idle clients.
 const IDLE_GRACE_MS = 300;
+// Keep-alive timeout, announced to clients in `Keep-Alive: timeout=5`. Clients such as
+// undici stop reusing a socket a second before it; a drain for a restart ends idle
+// sockets only at this point, so no client ever sends on a socket being closed.
+const KEEP_ALIVE_TIMEOUT_MS = 5000;
 
 interface ConnectionState {
   active: number;
@@ -26,7 +31,7 @@ export interface DrainableServer {
    * ends keep-alive connections once idle, and resolves when every connection is gone or
    * after `timeoutMs`, when the rest are destroyed. Resolves to the number cut off.
    */
-  drain(timeoutMs: number): Promise<number>;
+  drain(timeoutMs: number, options?: { keepIdle?: boolean }): Promise<number>;
   /** Requests currently being handled. */
   inFlight(): number;
 }
@@ -39,6 +44,7 @@ export interface DrainableServer {
 export function createDrainableServer(handler: (req: IncomingMessage, res: ServerResponse) => void): DrainableServer {
   const connections = new Map<Socket, ConnectionState>();
   let draining = false;
+  let idleGraceMs = IDLE_GRACE_MS;
   let onEmpty: (() => void) | null = null;
 
   const server = http.createServer((req, res) => {
@@ -62,7 +68,21 @@ export function createDrainableServer(handler: (req: IncomingMessage, res: Serve
   });
   // Keep-alive a little longer than common client pools (undici's default is 4 s) so a
   // client never sends on a socket the server is closing at the same moment.
-  server.keepAliveTimeout = 5000;
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+
+  // Requests Node's HTTP parser rejects before the app sees them (bad framing, a URL or
+  // headers over 16 KB, a header timeout) get the documented JSON error, not Node's bare 400.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    // As Node's own handler: answer unless a response has already started on this socket.
+    const inProgress = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+    if (err.code === 'ECONNRESET' || !socket.writable || inProgress?.headersSent) {
+      socket.destroy();
+      return;
+    }
+    const message = err.code === 'HPE_HEADER_OVERFLOW' ? 'Request line or headers too large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'Request not received in time' : 'Malformed HTTP request';
+    const body = JSON.stringify(errorBody('INVALID_REQUEST', message));
+    socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  });
 
   server.on('connection', (socket: Socket) => {
     connections.set(socket, { active: 0, responses: new Set(), served: 0, lastActivity: Date.now() });
@@ -76,7 +96,7 @@ export function createDrainableServer(handler: (req: IncomingMessage, res: Serve
 
   function endWhenIdle(socket: Socket, state: ConnectionState): void {
     if (state.active > 0 || state.served === 0 || state.idleTimer) return;
-    const wait = Math.max(0, state.lastActivity + IDLE_GRACE_MS - Date.now());
+    const wait = Math.max(0, state.lastActivity + idleGraceMs - Date.now());
     state.idleTimer = setTimeout(() => {
       if (state.active === 0) socket.end();
     }, wait);
@@ -99,9 +119,10 @@ export function createDrainableServer(handler: (req: IncomingMessage, res: Serve
       for (const state of connections.values()) n += state.active;
       return n;
     },
-    drain(timeoutMs) {
+    drain(timeoutMs, { keepIdle = false } = {}) {
       if (!draining) {
         draining = true;
+        idleGraceMs = keepIdle ? KEEP_ALIVE_TIMEOUT_MS : IDLE_GRACE_MS;
         // Stop accepting without http.Server's closeIdleConnections(); our copy of the
         // listening fd closes, the socket itself stays open in the supervisor.
         net.Server.prototype.close.call(server);

@@ -33,13 +33,14 @@ async function main(): Promise<void> {
   let backgroundRunning = false;
   let drainStarted = false;
 
-  async function drain(timeoutMs: number): Promise<void> {
+  async function drain(timeoutMs: number, forRestart = false): Promise<void> {
     if (drainStarted) return;
     drainStarted = true;
     send({ cmd: 'draining', inFlight: http?.inFlight() ?? 0 });
     logger?.info({ inFlight: http?.inFlight() ?? 0, timeoutMs }, 'worker draining');
-    await stopBackground();
-    const cut = http ? await http.drain(timeoutMs) : 0;
+    // In a restart background services were handed over before; on a stop they wind down
+    // while the HTTP requests drain.
+    const [, cut] = await Promise.all([stopBackground(), http ? http.drain(timeoutMs, { keepIdle: forRestart }) : 0]);
     if (cut > 0) logger?.warn({ cut }, 'drain timed out: connections cut');
     await features?.close().catch((err: unknown) => logger?.error({ err }, 'closing features failed'));
     logger?.info('worker stopped');
@@ -64,7 +65,7 @@ async function main(): Promise<void> {
       await stopBackground();
       send({ cmd: 'background-stopped' });
     },
-    drain: (message: { timeoutMs: number }) => drain(message.timeoutMs),
+    drain: (message: { timeoutMs: number; forRestart?: boolean }) => drain(message.timeoutMs, message.forRestart),
   };
   process.on('message', (message: unknown) => {
     if (isMessage<SupervisorToWorker>(message)) void handlers[message.cmd]?.(message);

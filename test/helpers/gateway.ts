@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync, rmSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -112,6 +113,21 @@ export async function waitUntil<T>(check: () => T | Promise<T>, timeoutMs: numbe
   }
 }
 
+/**
+ * GET /health on a connection of its own that is closed afterwards: a pooled keep-alive
+ * connection would hold a draining worker until its keep-alive timeout.
+ */
+export function healthOk(port: number): Promise<boolean> {
+  return new Promise((resolvePromise) => {
+    const req = http.get({ host: '127.0.0.1', port, path: '/health', agent: false, headers: { connection: 'close' }, timeout: 1000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolvePromise(res.statusCode === 200));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolvePromise(false));
+  });
+}
+
 /** Starts `xopc gateway` as a real child process with a temp XOPC_HOME and waits until it serves. */
 export async function startGateway(options: StartOptions = {}): Promise<Gateway> {
   const home = options.home ?? tempHome();
@@ -157,12 +173,7 @@ export async function startGateway(options: StartOptions = {}): Promise<Gateway>
         if (pid && info.pid !== pid) return null;
         if (exceptWorkerPid && info.workerPid === exceptWorkerPid) return null;
         if (exceptPid && info.pid === exceptPid) return null;
-        try {
-          const res = await fetch(`http://127.0.0.1:${info.port}/health`, { signal: AbortSignal.timeout(1000) });
-          return res.ok ? info : null;
-        } catch {
-          return null;
-        }
+        return (await healthOk(info.port)) ? info : null;
       }, timeoutMs, `a serving gateway in ${home}\n--- output ---\n${out}`);
     },
     async stop() {

@@ -60,9 +60,11 @@ function translate(err: unknown, limitText: string): Error {
   if (type === 'request.size.invalid') return apiError('INVALID_REQUEST', 'Request body length does not match Content-Length');
   if (type === 'request.aborted') return apiError('INVALID_REQUEST', 'Request aborted while the body was being read');
   if (err instanceof SyntaxError) return apiError('INVALID_REQUEST', `Malformed JSON body: ${clip(err.message)}`);
-  // Unsupported charset or Content-Encoding (415 from the parser) and the like.
-  if (typeof status === 'number' && status >= 400 && status < 500) return apiError('INVALID_REQUEST', `Cannot read request body: ${clip(message ?? 'unreadable')}`);
-  return err instanceof Error ? err : new Error(String(err));
+  // Anything else that fails while the body is read comes from the request itself: an
+  // unsupported charset or Content-Encoding (415 from the parser), a gzip/deflate/br body
+  // that does not decode (zlib's error, no status), a chunk framing error from Node's
+  // HTTP parser. None of them is a server fault.
+  return apiError('INVALID_REQUEST', `Cannot read request body: ${clip(message ?? String(status ?? 'unreadable'))}`, { cause: err });
 }
 
 function isJson(ctx: Koa.Context): boolean {
