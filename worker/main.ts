@@ -28,6 +28,7 @@ async function main(): Promise<void> {
   }
   const startedAt = Date.now();
   let logger: Logger | undefined;
+  let destination: ReturnType<typeof pino.destination> | undefined;
   let features: Features | undefined;
   let http: DrainableServer | undefined;
   let backgroundRunning = false;
@@ -71,7 +72,11 @@ async function main(): Promise<void> {
     if (isMessage<SupervisorToWorker>(message)) void handlers[message.cmd]?.(message);
   });
   process.on('disconnect', () => {
-    logger?.warn('supervisor is gone: worker exiting');
+    // Our stdout is the dead supervisor's pipe: nothing can be logged any more, and
+    // pino's exit-time flushSync would retry an EPIPE write forever (sonic-boom 4), so
+    // the destination goes first.
+    destination?.destroy();
+    logger = undefined;
     setTimeout(() => process.exit(1), ORPHAN_EXIT_MS).unref();
     void drain(ORPHAN_EXIT_MS);
   });
@@ -83,7 +88,8 @@ async function main(): Promise<void> {
   try {
     // Validated by the supervisor: the worker does not load the schema library (a faster start).
     const config = options.config;
-    logger = createLogger('worker', config.logging.level, pino.destination({ dest: 1, sync: false }));
+    destination = pino.destination({ dest: 1, sync: false });
+    logger = createLogger('worker', config.logging.level, destination);
     features = await createFeatures({ config, logger, stateDir: stateDir() });
     const app = createApp({ config, logger, logFile: resolveLogFile(config.logging, options.configPath), startedAt, routers: features.routers });
     http = createDrainableServer(app.callback());
