@@ -2,9 +2,20 @@ import { removeHome, startGateway, type Gateway, type StartOptions } from '../..
 import { startMockLlm, chatRule, completion, type MockLlm } from '../../test/helpers/mock-llm.js';
 import { onCleanup } from './run.js';
 
-/** A real `xopc gateway` (supervisor + worker) in a temp home, stopped and removed when the benchmark ends. */
-export async function benchGateway(options: StartOptions = {}): Promise<Gateway & { dispose(): Promise<void> }> {
-  const gateway = await startGateway(options);
+/**
+ * A real `xopc gateway` (supervisor + worker) in a temp home, stopped and removed when the
+ * benchmark ends. Its terminal output is read and dropped (the test helper would keep it
+ * all in this process, which also runs the load generator). `asService` starts it the way
+ * a service manager does (XOPC_SERVICE_MARKER): logs go to the log file only, not also
+ * pretty-printed to a terminal; SIGUSR1 then means "exit and be restarted".
+ */
+export async function benchGateway(options: StartOptions & { asService?: boolean } = {}): Promise<Gateway & { dispose(): Promise<void> }> {
+  const { asService, ...start } = options;
+  const gateway = await startGateway(asService ? { ...start, env: { ...start.env, XOPC_SERVICE_MARKER: 'bench' } } : start);
+  for (const stream of [gateway.proc.stdout!, gateway.proc.stderr!]) {
+    stream.removeAllListeners('data');
+    stream.resume();
+  }
   let disposed = false;
   const dispose = async () => {
     if (disposed) return;
