@@ -71,7 +71,7 @@ async function main(): Promise<void> {
   process.on('message', (message: unknown) => {
     if (isMessage<SupervisorToWorker>(message)) void handlers[message.cmd]?.(message);
   });
-  process.on('disconnect', () => {
+  const onOrphaned = () => {
     // Our stdout is the dead supervisor's pipe: nothing can be logged any more, and
     // pino's exit-time flushSync would retry an EPIPE write forever (sonic-boom 4), so
     // the destination goes first.
@@ -79,7 +79,11 @@ async function main(): Promise<void> {
     logger = undefined;
     setTimeout(() => process.exit(1), ORPHAN_EXIT_MS).unref();
     void drain(ORPHAN_EXIT_MS);
-  });
+  };
+  process.on('disconnect', onOrphaned);
+  // The supervisor may have died while our modules were still loading, before this
+  // listener existed: its 'disconnect' has already been emitted.
+  if (!process.connected) onOrphaned();
   // Ctrl+C reaches the whole process group and systemd signals the whole cgroup: the
   // supervisor orders the drain, and a worker signalled on its own drains by itself.
   const drainOnSignal = () => void drain(5000);
