@@ -7,6 +7,7 @@ import { defaultAgentId } from '../agent/agents.js';
 import type { ToolRegistry } from '../agent/tool-registry.js';
 import { createIdempotencyStore, IDEMPOTENCY_TTL_MS } from '../messages/idempotency-store.js';
 import { createMessageService, type MessageService } from '../messages/message-service.js';
+import { createPendingStore } from '../messages/pending-store.js';
 import { createMessageRouter } from '../routes/message.js';
 import { createWebhookRouter } from '../routes/webhook.js';
 import type { KeyedQueue } from '../sessions/session-queue.js';
@@ -58,15 +59,22 @@ export function createChannelFeature(options: ChannelFeatureOptions): ChannelFea
   logger.info({ channels: list.map((channel) => channel.name) }, 'channels enabled');
 
   const idempotency = createIdempotencyStore({ dir: join(stateDir, 'messages', 'idempotency'), ttlMs: IDEMPOTENCY_TTL_MS, logger });
-  const messages = createMessageService({ config, logger, agent, channels, idempotency });
+  const pending = createPendingStore(join(stateDir, 'messages', 'pending'));
+  const messages = createMessageService({ config, logger, agent, channels, idempotency, pending });
   options.tools.register(createSendMessageTool(channels));
 
   return {
     channels,
     messages,
     routers: [createMessageRouter({ config, messages }), createWebhookRouter(channels)],
-    startBackground: () => channels.start(),
-    stopBackground: () => channels.stop(),
+    async startBackground() {
+      await channels.start();
+      messages.startReplay();
+    },
+    async stopBackground() {
+      messages.stopReplay();
+      await channels.stop();
+    },
     async close() {
       // Both before the agent cancels what still runs: inbound turns and async messages get to finish.
       await Promise.all([channels.close(), messages.close(CLOSE_WAIT_MS)]);

@@ -8,6 +8,7 @@ import type { ChannelRegistry, InboundMessage } from '../channels/types.js';
 import { ApiError, apiError } from '../http/errors.js';
 import { formatSessionKey, type SessionKeyParts } from '../sessions/session-key.js';
 import type { IdempotencyRecord, IdempotencyStore } from './idempotency-store.js';
+import type { PendingMessage, PendingStore } from './pending-store.js';
 import { newMessageId } from './message-id.js';
 
 /** A validated `POST /api/message` body. */
@@ -24,6 +25,8 @@ export interface MessageServiceOptions {
   agent: AgentService;
   channels: ChannelRegistry;
   idempotency: IdempotencyStore;
+  /** Where accepted async messages wait until delivered (see pending-store.ts). */
+  pending: PendingStore;
 }
 
 export interface MessageService {
@@ -35,7 +38,13 @@ export interface MessageService {
   inbound(message: InboundMessage): Promise<string>;
   /** Before the worker exits: waits up to `timeoutMs` for async messages still being answered. */
   close(timeoutMs: number): Promise<void>;
+  /** Background owner only: answers async messages that dead workers left, now and then every few seconds. */
+  startReplay(): void;
+  stopReplay(): void;
 }
+
+// How often the background owner looks for async messages left by workers that died.
+const REPLAY_INTERVAL_MS = 5000;
 
 // A sync retry whose first try runs in another worker (mid-restart) waits this long for it.
 const FOREIGN_WAIT_MS = 120_000;
@@ -48,7 +57,10 @@ const FOREIGN_POLL_MS = 250;
  * message_id (and, for sync, its reply) without running the turn again.
  */
 export function createMessageService(options: MessageServiceOptions): MessageService {
-  const { config, agent, channels, idempotency } = options;
+  const { config, agent, channels, idempotency, pending } = options;
+  let closing = false;
+  let replayTimer: NodeJS.Timeout | null = null;
+  let replaying: Promise<void> | null = null;
   const logger = options.logger.child({ component: 'messages' });
   // Sync requests of this worker still running, by idempotency key: a retry joins them.
   const running = new Map<string, Promise<{ messageId: string; reply: string }>>();
@@ -121,15 +133,16 @@ export function createMessageService(options: MessageServiceOptions): MessageSer
         const claim = await idempotency.claim(key, { fingerprint: fingerprint('async', request), messageId });
         if (!claim.claimed) return { messageId: checkFingerprint(claim.record, 'async', request).messageId };
       }
+      // Written down (fsync'd) before the 202: a worker that dies now leaves it to the next one.
+      pending.add({ messageId, request, idempotencyKey: key });
       const job = (async () => {
         const result = await turn.run();
+        pending.markAnswered(messageId, result.reply);
         if (key) await idempotency.update(key, { status: 'done' });
         await deliver(session, result.reply);
+        pending.remove(messageId);
         logger.info({ messageId, session: result.sessionKey }, 'message answered and delivered');
-      })().catch((err: unknown) => {
-        if (key) void idempotency.update(key, { status: 'failed' }).catch(() => undefined);
-        logger.error({ err, messageId, channel: session.channel, chatId: session.peerId }, `message ${messageId} failed: ${err instanceof ApiError ? err.code : 'unexpected error'}; the client was already answered`);
-      });
+      })().catch((err: unknown) => settleFailure(err, messageId, session, key));
       background.add(job);
       void job.finally(() => background.delete(job));
       return { messageId };
@@ -157,7 +170,24 @@ export function createMessageService(options: MessageServiceOptions): MessageSer
       return result.reply;
     },
 
+    startReplay() {
+      if (replayTimer) return;
+      const tick = () => {
+        replaying ??= replayOrphans().finally(() => (replaying = null));
+      };
+      tick();
+      replayTimer = setInterval(tick, REPLAY_INTERVAL_MS);
+      replayTimer.unref();
+    },
+
+    stopReplay() {
+      if (replayTimer) clearInterval(replayTimer);
+      replayTimer = null;
+    },
+
     async close(timeoutMs) {
+      closing = true;
+      service.stopReplay();
       if (background.size === 0) return;
       let timer: NodeJS.Timeout | undefined;
       const settled = await Promise.race([
@@ -168,6 +198,53 @@ export function createMessageService(options: MessageServiceOptions): MessageSer
       if (!settled) logger.warn({ running: background.size }, 'async messages still being answered as the worker exits; their turns are cancelled');
     },
   };
+  function settleFailure(err: unknown, messageId: string, session: SessionKeyParts, key?: string): void {
+    if (closing) {
+      // Cut off by this worker's exit, not a real failure: the next worker answers it.
+      logger.warn({ messageId }, `message ${messageId} not finished as the worker exits; it stays queued for the next one`);
+      return;
+    }
+    pending.remove(messageId);
+    if (key) void idempotency.update(key, { status: 'failed' }).catch(() => undefined);
+    logger.error({ err, messageId, channel: session.channel, chatId: session.peerId }, `message ${messageId} failed: ${err instanceof ApiError ? err.code : 'unexpected error'}; the client was already answered`);
+  }
+
+  /** Answers, one after another, the async messages whose worker died before delivering them. */
+  async function replayOrphans(): Promise<void> {
+    let orphans: PendingMessage[];
+    try {
+      orphans = pending.claimOrphans();
+    } catch (err) {
+      logger.error({ err }, 'could not read the queue of pending messages');
+      return;
+    }
+    for (const message of orphans) {
+      if (closing) return;
+      const { messageId, request, idempotencyKey: key } = message;
+      let session: SessionKeyParts;
+      try {
+        session = target(request);
+      } catch (err) {
+        pending.remove(messageId);
+        logger.error({ err, messageId }, `message ${messageId} left by a stopped worker cannot be answered any more (its channel is gone)`);
+        continue;
+      }
+      logger.info({ messageId, answered: Boolean(message.answered) }, 'answering a message left by a stopped worker');
+      try {
+        let reply = message.answered?.reply;
+        if (reply === undefined) {
+          reply = (await agent.chat({ session, message: request.content })).reply;
+          pending.markAnswered(messageId, reply);
+        }
+        if (key) await idempotency.update(key, { status: 'done' }).catch(() => undefined);
+        await deliver(session, reply);
+        pending.remove(messageId);
+      } catch (err) {
+        settleFailure(err, messageId, session, key);
+      }
+    }
+  }
+
   return service;
 }
 
