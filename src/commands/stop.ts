@@ -66,7 +66,8 @@ export function registerStop(cli: CAC): void {
  * the manager: a plain SIGTERM would be undone by Restart=always / KeepAlive.
  */
 async function stopThroughManager(service: string, pid: number, timeoutMs: number): Promise<boolean> {
-  if (service !== 'systemd' && service !== 'launchd' && service !== 'schtasks') return false;
+  // Task Scheduler does not restart a clean exit: there the drained stop by control channel is right.
+  if (service !== 'systemd' && service !== 'launchd') return false;
   const { createServiceManager, defaultManagerDeps } = await import('../service/index.js');
   let manager;
   try {

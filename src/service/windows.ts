@@ -15,11 +15,10 @@ import type { ActionResult, InstallResult, ManagerDeps, ServiceManager, ServiceS
  *   environment variables (XOPC_SERVICE_MARKER, XOPC_HOME);
  * - the wrapper sets XOPC_NO_RESPAWN=1 so that a restart is the in-process one (same
  *   supervisor pid, new worker), which Task Scheduler never notices;
- * - `stop` and `restart` need a control path into the supervisor instead of signals. What
- *   the gateway should offer (not built yet): a named pipe `\\.\pipe\xopc-gateway-<config
- *   hash>` owned by the supervisor, accepting `{cmd:"stop"}` / `{cmd:"restart"}` from the
- *   same user, or a loopback-only, token-authenticated `POST /api/admin/{stop,restart}`
- *   relayed to the supervisor over IPC. `xopc gateway stop|restart` would call that;
+ * - `stop` and `restart` go through the supervisor's control channel instead of signals:
+ *   the named pipe `\\.\pipe\xopc-gateway-<config hash>` (src/control.ts), whose requests
+ *   carry the gateway token; `xopc gateway stop|restart` use it on Windows. A clean exit
+ *   is not restarted by the task (RestartOnFailure only), so a drained stop stays stopped.
  *   `schtasks /End` stays the last resort (it terminates without a drain).
  */
 
@@ -161,7 +160,7 @@ export function createWindowsManager(deps: ManagerDeps & { stateDir: string }): 
   }
 
   async function stop(): Promise<ActionResult> {
-    // Terminates without a drain: the control path described above is what would drain first.
+    // Terminates without a drain: `xopc gateway stop` uses the control channel first.
     const end = await schtasks('/End', '/TN', TASK_NAME);
     return { ok: !end.problem, problem: end.problem, notes: [] };
   }
