@@ -38,7 +38,6 @@ function prng(seed: number): () => number {
 }
 
 const random = prng(SEED);
-const knownBugHits = new Map<string, string[]>();
 const int = (n: number) => Math.floor(random() * n);
 const pick = <T>(items: readonly T[]): T => items[int(items.length)]!;
 const chance = (p: number) => random() < p;
@@ -236,40 +235,6 @@ async function sendRaw(port: number, bytes: Buffer): Promise<{ status: number | 
   return { status: match ? Number(match[1]) : null, head: split === -1 ? data : data.slice(0, split), body: split === -1 ? '' : data.slice(split + 4) };
 }
 
-/**
- * Bugs found by this fuzzer in code owned elsewhere, reported and awaiting a fix. Requests
- * that hit them are counted in a `todo` test (visible in every run, not failing CI) instead
- * of failing the fuzz test; once fixed, the todo test passes and the entry can go.
- */
-const KNOWN_BUGS: Array<{ key: string; id: string; where: string; matches: (c: Case, answer: Answer) => boolean; logged: RegExp }> = [
-  {
-    key: 'content-encoding',
-    id: 'a body with Content-Encoding gzip/deflate/br that does not decode answers 500 INTERNAL_ERROR instead of 400 INVALID_REQUEST',
-    where: 'worker/http/body.ts translate(): the zlib error (no status) falls through to a 500',
-    matches: (c, answer) => answer.status === 500 && ['gzip', 'deflate', 'br'].includes(c.headers['content-encoding'] ?? ''),
-    logged: /err="(incorrect header check|Decompression failed|unexpected end of file|invalid [a-z ]+|unknown compression method|too many length or distance symbols|\[unable to serialize[^"]*)"/,
-  },
-  {
-    key: 'parser-answers',
-    id: 'requests Node\'s HTTP parser rejects (URL or headers over 16 KB, bad framing) get a bare 400/431 without the JSON error body',
-    where: 'worker/http-server.ts: no \'clientError\' handler, so Node writes its default response',
-    matches: (_c, answer) => fromHttpParser(answer),
-    logged: /$^/,
-  },
-  {
-    key: 'chunk-parse-error',
-    id: 'a chunked body with a bad chunk size is logged as an unexpected 500 error (the client gets Node\'s bare 400)',
-    where: 'worker/http/body.ts translate(): the HTTP parser error (code HPE_INVALID_CHUNK_SIZE, "Parse Error") while reading the body falls through to a 500',
-    matches: () => false,
-    logged: /err="Parse Error"/,
-  },
-];
-
-/** Answered by Node's HTTP parser before the app saw the request (URL or headers over 16 KB, bad framing): a bare status, no body. */
-function fromHttpParser(answer: Answer): boolean {
-  return answer.status >= 400 && answer.status < 500 && answer.contentType === '' && answer.body === '';
-}
-
 /** Problems with one answer, or [] when it is as documented. */
 function check(method: string, answer: Answer): string[] {
   const problems: string[] = [];
@@ -346,10 +311,10 @@ test(`fuzzing every endpoint: no 5xx, documented errors, still serving (seed ${S
           const raw = await sendRaw(gateway.port, bytes);
           const label = `raw ${JSON.stringify(bytes.toString('latin1').slice(0, 60))}`;
           if (raw.status !== null && raw.status >= 500) failures.push(`#${n} ${label}: answered ${raw.status}`);
-          // Node's HTTP parser answers malformed requests itself, before the app sees them.
-          if (raw.status !== null && raw.status >= 400 && !raw.body) {
-            const bug = KNOWN_BUGS.find((known) => known.key === 'parser-answers')!;
-            knownBugHits.set(bug.id, [...(knownBugHits.get(bug.id) ?? []), `${label}: ${raw.status}`]);
+          // Requests Node's HTTP parser rejects get the documented JSON error too (a 'clientError' handler).
+          if (raw.status !== null && raw.status >= 400) {
+            const problems = check('GET', { status: raw.status, contentType: /content-type: *([^\r\n]*)/i.exec(raw.head)?.[1] ?? '', body: raw.body });
+            if (problems.length > 0) failures.push(`#${n} ${label}: ${problems.join('; ')}`);
           }
           continue;
         }
@@ -358,11 +323,6 @@ test(`fuzzing every endpoint: no 5xx, documented errors, still serving (seed ${S
         try {
           const answer = await send(gateway.port, c, agent);
           statuses[answer.status] = (statuses[answer.status] ?? 0) + 1;
-          const bug = KNOWN_BUGS.find((known) => known.matches(c, answer));
-          if (bug) {
-            knownBugHits.set(bug.id, [...(knownBugHits.get(bug.id) ?? []), label]);
-            continue;
-          }
           const problems = check(c.method, answer);
           if (problems.length > 0) failures.push(`#${n} ${label}: ${problems.join('; ')} -> ${answer.body.slice(0, 200)}`);
           learn(answer);
@@ -384,13 +344,7 @@ test(`fuzzing every endpoint: no 5xx, documented errors, still serving (seed ${S
     assert.equal(health.status, 200, '/health answers after the fuzzing');
     assert.equal(gateway.lock()!.workerPid, workerPid, 'the worker never crashed (no respawn)');
     assert.doesNotMatch(gateway.output(), /worker crashed/i, 'no worker crash was logged');
-    const unexplained: string[] = [];
-    for (const line of gateway.output().split('\n').filter((l) => l.includes('answered 500 INTERNAL_ERROR'))) {
-      const bug = KNOWN_BUGS.find((known) => known.logged.test(line));
-      if (bug) knownBugHits.set(bug.id, [...(knownBugHits.get(bug.id) ?? []), `logged: ${line.slice(0, 200)}`]);
-      else unexplained.push(line);
-    }
-    assert.deepEqual(unexplained, [], 'no 500 was logged beyond the known bugs');
+    assert.deepEqual(gateway.output().split('\n').filter((line) => line.includes('answered 500 INTERNAL_ERROR')), [], 'no 500 was logged');
   } finally {
     agent.destroy();
     await gateway.stop();
@@ -398,9 +352,4 @@ test(`fuzzing every endpoint: no 5xx, documented errors, still serving (seed ${S
     await mock.stop();
     replies.close();
   }
-});
-
-test('known bugs the fuzzer hits (reported; not failing CI until fixed)', { todo: KNOWN_BUGS.map((bug) => bug.id).join('; ') }, () => {
-  const hits = [...knownBugHits].map(([id, labels]) => `${id} (${KNOWN_BUGS.find((bug) => bug.id === id)!.where}): ${labels.length} answers or log lines, e.g. ${labels[0]}`);
-  assert.deepEqual(hits, []);
 });
