@@ -145,6 +145,8 @@ function makeCase(): Case {
   if (chance(0.03)) headers['x-forwarded-for'] = '10.0.0.1';
   if (chance(0.05)) headers['x-telegram-bot-api-secret-token'] = pick(['wrong', WEBHOOK_SECRET]);
   if (chance(0.05)) headers['x-signature-256'] = `sha256=${'0'.repeat(64)}`;
+  // Reused keys with other bodies, over-long ones, spaces: /api/message's idempotency.
+  if (chance(0.08)) headers['idempotency-key'] = pick([`key-${int(5)}`, 'x'.repeat(300), 'a b', '"quoted"', '']);
 
   let body: string | Buffer | undefined;
   if (endpoint.body || chance(0.1)) {
