@@ -71,6 +71,12 @@ async function main(): Promise<void> {
   process.on('message', (message: unknown) => {
     if (isMessage<SupervisorToWorker>(message)) void handlers[message.cmd]?.(message);
   });
+  // Whatever path leads to exit: with the supervisor gone our stdout is a dead pipe, and
+  // pino's exit-time flushSync would retry the EPIPE write forever (sonic-boom 4). This
+  // listener is registered before pino's, so it runs first.
+  process.on('exit', () => {
+    if (!process.connected) destination?.destroy();
+  });
   const onOrphaned = () => {
     // Our stdout is the dead supervisor's pipe: nothing can be logged any more, and
     // pino's exit-time flushSync would retry an EPIPE write forever (sonic-boom 4), so
