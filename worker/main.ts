@@ -44,6 +44,9 @@ async function main(): Promise<void> {
     const [, cut] = await Promise.all([stopBackground(), http ? http.drain(timeoutMs, { keepIdle: forRestart }) : 0]);
     if (cut > 0) logger?.warn({ cut }, 'drain timed out: connections cut');
     await features?.close().catch((err: unknown) => logger?.error({ err }, 'closing features failed'));
+    // An orphan ends with SIGKILL: process.exit() runs pino's exit hooks, whose flush of a
+    // dead pipe can hang (sonic-boom retries EPIPE forever); it has nothing left to save.
+    if (orphaned || supervisorGone()) process.kill(process.pid, 'SIGKILL');
     logger?.info('worker stopped');
     logger?.flush();
     process.exit(0);
@@ -74,19 +77,29 @@ async function main(): Promise<void> {
   // Whatever path leads to exit: with the supervisor gone our stdout is a dead pipe, and
   // pino's exit-time flushSync would retry the EPIPE write forever (sonic-boom 4). This
   // listener is registered before pino's, so it runs first.
+  const supervisorPid = process.ppid;
+  // Re-parented (ppid changes at once when the supervisor dies) or the channel is closed.
+  const supervisorGone = () => !process.connected || process.ppid !== supervisorPid;
   process.on('exit', () => {
-    if (!process.connected) destination?.destroy();
+    if (supervisorGone()) destination?.destroy();
   });
+  let orphaned = false;
   const onOrphaned = () => {
+    if (orphaned) return;
+    orphaned = true;
     // Our stdout is the dead supervisor's pipe: nothing can be logged any more, and
     // pino's exit-time flushSync would retry an EPIPE write forever (sonic-boom 4), so
     // the destination goes first.
     destination?.destroy();
     logger = undefined;
-    setTimeout(() => process.exit(1), ORPHAN_EXIT_MS).unref();
+    setTimeout(() => process.kill(process.pid, 'SIGKILL'), ORPHAN_EXIT_MS).unref();
     void drain(ORPHAN_EXIT_MS);
   };
   process.on('disconnect', onOrphaned);
+  // A safety net that does not depend on the 'disconnect' event being seen.
+  setInterval(() => {
+    if (supervisorGone()) onOrphaned();
+  }, ORPHAN_EXIT_MS).unref();
   // The supervisor may have died while our modules were still loading, before this
   // listener existed: its 'disconnect' has already been emitted.
   if (!process.connected) onOrphaned();
