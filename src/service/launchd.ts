@@ -5,6 +5,7 @@ import { VERSION } from '../version.js';
 import { describeCall, firstLine, type ToolResult } from './exec.js';
 import type { ServiceSpec } from './spec.js';
 import type { ActionResult, InstallResult, ManagerDeps, ServiceManager, ServiceStatus, UninstallResult } from './types.js';
+import { statusFromDefinition } from './types.js';
 
 export const LAUNCHD_LABEL = 'ai.xopc.gateway';
 
@@ -143,16 +144,7 @@ export function createLaunchdManager(deps: ManagerDeps): ServiceManager {
 
   async function status(): Promise<ServiceStatus> {
     const text = readOrNull(plistPath);
-    const base: ServiceStatus = {
-      manager: 'launchd',
-      definitionPath: plistPath,
-      installed: text !== null,
-      state: text === null ? 'not-installed' : 'unknown',
-      detail: null,
-      pid: null,
-      problem: null,
-      definition: text === null ? null : parseLaunchdPlist(text),
-    };
+    const base = statusFromDefinition('launchd', plistPath, text === null ? null : parseLaunchdPlist(text));
     if (text === null) return base;
     const state = await loaded();
     if (state.problem) return { ...base, problem: state.problem };

@@ -5,6 +5,7 @@ import { describeCall, firstLine, type ToolResult } from './exec.js';
 import type { ServiceSpec } from './spec.js';
 import { parseSystemdUnit, renderSystemdUnit, SYSTEMD_UNIT_NAME } from './systemd-unit.js';
 import type { ActionResult, InstallResult, ManagerDeps, ServiceManager, ServiceState, ServiceStatus, UninstallResult } from './types.js';
+import { statusFromDefinition } from './types.js';
 
 /** `${XDG_CONFIG_HOME:-~/.config}/systemd/user`: where `systemctl --user` looks for units. */
 export function systemdUserDir(home: string, env: NodeJS.ProcessEnv): string {
@@ -83,16 +84,7 @@ export function createSystemdManager(deps: ManagerDeps): ServiceManager {
 
   async function status(): Promise<ServiceStatus> {
     const text = readOrNull(unitPath);
-    const base: ServiceStatus = {
-      manager: 'systemd',
-      definitionPath: unitPath,
-      installed: text !== null,
-      state: text === null ? 'not-installed' : 'unknown',
-      detail: null,
-      pid: null,
-      problem: null,
-      definition: text === null ? null : parseSystemdUnit(text),
-    };
+    const base = statusFromDefinition('systemd', unitPath, text === null ? null : parseSystemdUnit(text));
     const shown = await systemctl('show', SYSTEMD_UNIT_NAME, '--property=LoadState,ActiveState,SubState,MainPID');
     if (shown.problem) return { ...base, problem: text === null ? null : shown.problem };
     const props = parseProperties(shown.result.stdout);

@@ -77,3 +77,8 @@ export interface ServiceManager {
   /** Commands to run the manager directly, for the status block. */
   nativeCommands(): { stop: string; restart: string; logs: string };
 }
+
+/** The status of a service before its manager is asked: what the definition file says. */
+export function statusFromDefinition(manager: ManagerKind, definitionPath: string, definition: InstalledDefinition | null, installed = definition !== null): ServiceStatus {
+  return { manager, definitionPath, installed, state: installed ? 'unknown' : 'not-installed', detail: null, pid: null, problem: null, definition };
+}

@@ -7,6 +7,7 @@ import { describeCall, firstLine, type ToolResult } from './exec.js';
 import { escapeXml } from './launchd.js';
 import type { ServiceSpec } from './spec.js';
 import type { ActionResult, InstallResult, ManagerDeps, ServiceManager, ServiceStatus, UninstallResult } from './types.js';
+import { statusFromDefinition } from './types.js';
 
 /*
  * Windows has no POSIX signals: SIGUSR1 does not exist and process.kill(pid, 'SIGTERM')
@@ -167,16 +168,8 @@ export function createWindowsManager(deps: ManagerDeps & { stateDir: string }): 
 
   async function status(): Promise<ServiceStatus> {
     const installed = existsSync(xmlPath);
-    const base: ServiceStatus = {
-      manager: 'schtasks',
-      definitionPath: xmlPath,
-      installed,
-      state: installed ? 'unknown' : 'not-installed',
-      detail: null,
-      pid: null, // schtasks does not report one; the command fills it in from the gateway lock
-      problem: null,
-      definition: installed ? parseWrapper(readOrNull(wrapperPath) ?? '') : null,
-    };
+    // schtasks reports no pid; the command fills it in from the gateway lock.
+    const base = statusFromDefinition('schtasks', xmlPath, installed ? parseWrapper(readOrNull(wrapperPath) ?? '') : null, installed);
     if (!installed) return base;
     const query = await schtasks('/Query', '/TN', TASK_NAME, '/FO', 'LIST');
     if (query.problem) return { ...base, problem: query.problem };
