@@ -8,6 +8,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import { machineLine } from './lib/stats.js';
 
 const BENCHMARKS = [
   'http-throughput',
@@ -30,8 +31,9 @@ const started = Date.now();
 for (const name of BENCHMARKS) {
   const script = fileURLToPath(new URL(`./${name}.js`, import.meta.url));
   const args = passOn.length > 0 ? (QUICK_SIZES[name] ?? passOn) : [];
-  if (!(name in QUICK_SIZES) || passOn.length === 0) console.log('');
-  else console.log(`\n## ${name} (quick sizes: ${args.join(' ')})\n`);
+  // The older three print no header of their own.
+  if (name in QUICK_SIZES) console.log(`\n## ${name}${args.length ? ` (quick sizes: ${args.join(' ')})` : ''}\n\n${machineLine()}\n`);
+  else console.log('');
   const child = spawn(process.execPath, [script, ...args], { stdio: 'inherit' });
   const [code] = await once(child, 'exit');
   if (code !== 0) failed.push(`${name} (exit ${code})`);
