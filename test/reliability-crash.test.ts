@@ -32,6 +32,14 @@ const ACKS_BETWEEN_KILLS = 3;
 const REQUEST_TIMEOUT_MS = 15_000;
 const logger = createLogger('worker', 'silent', { write() {} });
 
+/**
+ * Reported, counted in a `todo` test until decided: an async message whose worker was
+ * killed after its turn was stored but before the pending record said so is answered again
+ * by the next worker (worker/messages/message-service.ts, pending-store.ts): the session
+ * holds it twice and the chat gets two replies (10 of 164 in one 50-kill run).
+ */
+const answeredTwice = new Set<string>();
+
 interface Client {
   name: string;
   /** The session the client's messages land in. */
@@ -99,7 +107,6 @@ test(`kill -9 of the worker during session writes, ${KILLS} times: every acknowl
   let stop = false;
   let kills = 0;
   let serial = 0;
-  let duplicates = 0;
   // Kills are paced by the synchronous acknowledgements (an async 202 comes before any write).
   const totalAcks = () => clients.filter((c) => !c.async).reduce((n, c) => n + c.acknowledged.length, 0);
   try {
@@ -163,7 +170,8 @@ test(`kill -9 of the worker during session writes, ${KILLS} times: every acknowl
       const missing = client.acknowledged.filter((text) => !stored.includes(text));
       assert.deepEqual(missing, [], `${client.name}: acknowledged but not stored (${missing.length} of ${client.acknowledged.length})`);
       if (client.async) {
-        duplicates = stored.length - new Set(stored).size;
+        const seen = new Set<string>();
+        for (const text of stored) (seen.has(text) ? answeredTwice : seen).add(text);
         continue;
       }
       const positions = client.acknowledged.map((text) => stored.indexOf(text));
@@ -182,7 +190,7 @@ test(`kill -9 of the worker during session writes, ${KILLS} times: every acknowl
       const res = await fetch(gateway.url(`/api/sessions/${client.key}?limit=1000`), { headers: { authorization: `Bearer ${gateway.token}` } });
       assert.equal(res.status, 200, `GET /api/sessions/${client.key}`);
     }
-    t.diagnostic(`async messages answered twice: ${duplicates}`);
+    t.diagnostic(`async messages answered twice: ${answeredTwice.size}`);
     t.diagnostic(`${kills} kills; acknowledged ${clients.map((c) => `${c.name}: ${c.acknowledged.length} (failed ${c.failed})`).join(', ')}`);
   } finally {
     stop = true;
@@ -190,4 +198,8 @@ test(`kill -9 of the worker during session writes, ${KILLS} times: every acknowl
     removeHome(home);
     await mock.stop();
   }
+});
+
+test('async messages are answered once, also across kills (reported; not failing CI until fixed)', { todo: 'a message whose turn was stored just before the kill is answered again by the next worker' }, () => {
+  assert.deepEqual([...answeredTwice], []);
 });
