@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import { ERROR_CODES } from '../worker/http/errors.js';
 import { removeHome, startGateway } from './helpers/gateway.js';
 import { chatRule, completion, startMockLlm } from './helpers/mock-llm.js';
+import { prng } from './helpers/prng.js';
 
 /**
  * A bounded fuzzer against a real gateway (supervisor + worker, mock-llm as the model):
@@ -24,18 +25,6 @@ const SEED = Number(process.env.XOPC_FUZZ_SEED ?? Math.floor(Math.random() * 2 *
 const REQUEST_TIMEOUT_MS = 20_000;
 const TOKEN = 'fuzz-token-0123456789abcdefghij';
 const WEBHOOK_SECRET = 'fuzz-webhook-secret-0123456789';
-
-/** mulberry32: small, fast, seedable. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const random = prng(SEED);
 const int = (n: number) => Math.floor(random() * n);

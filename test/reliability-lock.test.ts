@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { lockPath } from '../src/paths.js';
 import { processStartTime } from '../src/proc.js';
 import { CLI, alive, childEnv, removeHome, tempHome, waitUntil } from './helpers/gateway.js';
+import { prng } from './helpers/prng.js';
 
 /**
  * Randomized start/kill races on one config's lock: several `xopc gateway` starters at
@@ -28,16 +29,6 @@ const SETTLE_TIMEOUT_MS = 20_000;
 const ORPHAN_GRACE_MS = 2500;
 const TOKEN = 'race-token-0123456789abcdefghij';
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const random = prng(SEED);
 const int = (n: number) => Math.floor(random() * n);
 const chance = (p: number) => random() < p;
