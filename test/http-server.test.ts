@@ -51,6 +51,36 @@ test('requests the HTTP parser rejects get the documented JSON error', async () 
   }
 });
 
+test('a rejected HEAD request gets the error status and headers but no body', async () => {
+  const gw = await start();
+  try {
+    const answers = {
+      // Rejected in its headers: the method is read from the packet that starts with it.
+      headers: await raw(gw.port, `HEAD /health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`),
+      // Rejected in its body: the app already has the request.
+      body: await raw(gw.port, `HEAD /health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nZZZ\r\n{}\r\n0\r\n\r\n`),
+      // After a request answered on the same connection, in a packet of its own.
+      second: await new Promise<string>((resolve) => {
+        const socket = net.connect(gw.port, '127.0.0.1', () => socket.write('GET /health HTTP/1.1\r\nHost: x\r\n\r\n'));
+        let data = '';
+        socket.on('data', (chunk) => {
+          if (!data) socket.write('HEAD /health HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n');
+          data += chunk;
+        });
+        socket.on('error', () => {});
+        socket.on('close', () => resolve(data.slice(data.indexOf('HTTP/1.1 400'))));
+      }),
+    };
+    for (const [name, answer] of Object.entries(answers)) {
+      assert.match(answer, /^HTTP\/1\.1 400 /, name);
+      assert.match(answer, /\r\nContent-Type: application\/json; charset=utf-8\r\n/, name);
+      assert.ok(answer.endsWith('\r\n\r\n'), `${name}: no body after the headers: ${JSON.stringify(answer.slice(-80))}`);
+    }
+  } finally {
+    await gw.close();
+  }
+});
+
 test('a body whose Content-Encoding does not decode is a 400, and a valid gzip body is read', async () => {
   const gw = await start();
   try {

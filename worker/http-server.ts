@@ -20,6 +20,9 @@ interface ConnectionState {
   served: number;
   lastActivity: number;
   idleTimer?: NodeJS.Timeout;
+  /** The request last handed to the app, and the socket's bytesRead then (see rejectedMethod). */
+  lastRequest?: IncomingMessage;
+  lastRequestBytes: number;
 }
 
 export interface DrainableServer {
@@ -53,6 +56,8 @@ export function createDrainableServer(handler: (req: IncomingMessage, res: Serve
       state.active++;
       state.served++;
       state.responses.add(res);
+      state.lastRequest = req;
+      state.lastRequestBytes = req.socket.bytesRead;
       if (state.idleTimer) clearTimeout(state.idleTimer);
       state.idleTimer = undefined;
     }
@@ -81,11 +86,13 @@ export function createDrainableServer(handler: (req: IncomingMessage, res: Serve
     }
     const message = err.code === 'HPE_HEADER_OVERFLOW' ? 'Request line or headers too large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'Request not received in time' : 'Malformed HTTP request';
     const body = JSON.stringify(errorBody('INVALID_REQUEST', message));
-    socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    // A response to HEAD has no body, even an error (RFC 9110 9.3.2).
+    const head = rejectedMethod(err, socket, connections.get(socket)) === 'HEAD';
+    socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${head ? '' : body}`);
   });
 
   server.on('connection', (socket: Socket) => {
-    connections.set(socket, { active: 0, responses: new Set(), served: 0, lastActivity: Date.now() });
+    connections.set(socket, { active: 0, responses: new Set(), served: 0, lastActivity: Date.now(), lastRequestBytes: 0 });
     socket.once('close', () => {
       const state = connections.get(socket);
       if (state?.idleTimer) clearTimeout(state.idleTimer);
@@ -145,4 +152,21 @@ export function createDrainableServer(handler: (req: IncomingMessage, res: Serve
       });
     },
   };
+}
+
+/**
+ * The method of a request Node's parser rejected, or null when it cannot be known: the
+ * parser does not expose it before the headers are complete. If they were (a bad body,
+ * e.g. broken chunking), the app already got the request. If not, the method is only in
+ * the raw bytes, and only when the packet being parsed (`rawPacket`) starts with this
+ * request: not when an earlier request of a pipeline came in the same packet, when the
+ * request line came in an earlier packet (headers sent in pieces), or for a timeout.
+ */
+function rejectedMethod(err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Socket, state: ConnectionState | undefined): string | null {
+  const last = state?.lastRequest;
+  if (last && !last.complete) return last.method ?? null;
+  const packet = err.rawPacket;
+  if (!packet) return null;
+  if (last && state.lastRequestBytes > socket.bytesRead - packet.length) return null;
+  return /^([A-Z]+) /.exec(packet.toString('latin1', 0, 16))?.[1] ?? null;
 }
