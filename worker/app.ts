@@ -1,4 +1,3 @@
-import type Router from '@koa/router';
 import Koa from 'koa';
 import type { Config } from '../src/config.js';
 import type { Logger } from '../src/logger.js';
@@ -7,6 +6,7 @@ import { createJsonBody } from './http/body.js';
 import { createCors } from './http/cors.js';
 import { createErrorMiddleware, handleAppError } from './http/error-middleware.js';
 import { apiError } from './http/errors.js';
+import type { Routes } from './http/lazy-routes.js';
 import { createAuthFailureLimiter, type AuthFailureLimiterOptions } from './http/rate-limit.js';
 import { createRequestLog } from './http/request-log.js';
 import { createHealthRouter } from './routes/health.js';
@@ -19,8 +19,8 @@ export interface AppOptions {
   logFile: string;
   /** ms since epoch; /health's uptime counts from here. Default: when createApp runs. */
   startedAt?: number;
-  /** Feature routers (agent, sessions, channels, cron), mounted behind auth. */
-  routers?: Router[];
+  /** Feature routers (agent, sessions, channels, cron), mounted behind auth; some load on first use. */
+  routers?: Routes[];
   /** Failed-auth lockout numbers; tests shrink them. Defaults: 10 in 60 s, 5 min lockout. */
   authLimits?: AuthFailureLimiterOptions;
 }
@@ -39,14 +39,16 @@ export function createApp(options: AppOptions): Koa {
   app.on('error', handleAppError(logger));
   if (!config.gateway.auth.token) logger.warn('No gateway token configured; every /api request will be refused');
 
-  const routers = [createLogsRouter({ logFile: options.logFile, maxFiles: config.logging.maxFiles }), ...(options.routers ?? [])];
+  const routers: Routes[] = [createLogsRouter({ logFile: options.logFile, maxFiles: config.logging.maxFiles }), ...(options.routers ?? [])];
+  const jsonBody = createJsonBody({ limit: config.gateway.bodyLimit });
 
   app.use(createErrorMiddleware());
+  app.use(warmUpAfterFirstRequest(() => [jsonBody.preload(), ...routers.map((router) => router.preload?.())]));
   app.use(createRequestLog(logger));
   app.use(createCors({ origins: config.gateway.cors.origins }));
   app.use(createHealthRouter({ startedAt: options.startedAt ?? Date.now() }).routes());
   app.use(createBearerAuth({ token: config.gateway.auth.token, limiter: createAuthFailureLimiter(options.authLimits) }));
-  app.use(createJsonBody({ limit: config.gateway.bodyLimit }));
+  app.use(jsonBody.middleware);
   for (const router of routers) app.use(router.routes());
   app.use(async (ctx) => {
     // Reached when no router answered; a handler that set a body and called next() did answer.
@@ -54,4 +56,22 @@ export function createApp(options: AppOptions): Koa {
     throw apiError('NOT_FOUND', `No route for ${ctx.method} ${ctx.path.slice(0, 200)}`);
   });
   return app;
+}
+
+/**
+ * The body parser and some routes load on first use, so that a starting worker serves
+ * /health as soon as it can (after a crash, requests wait in the backlog meanwhile). Once
+ * the worker has answered its first request, they load in the background, so that the
+ * first API request need not wait for them either.
+ */
+function warmUpAfterFirstRequest(preload: () => unknown[]): Koa.Middleware {
+  let started = false;
+  return async function warmUp(ctx, next) {
+    if (!started) {
+      started = true;
+      // After the answer is written, and after the other requests already read are handled.
+      ctx.res.once('close', () => setImmediate(() => void Promise.all(preload())));
+    }
+    await next();
+  };
 }

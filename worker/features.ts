@@ -1,5 +1,4 @@
 import { join } from 'node:path';
-import type Router from '@koa/router';
 import type { Config } from '../src/config.js';
 import type { Logger } from '../src/logger.js';
 import { createAgentService, type AgentService } from './agent/agent-service.js';
@@ -9,8 +8,7 @@ import { createCurrentTimeTool } from './agent/tools/current-time.js';
 import { createChannelFeature } from './channels/channel-feature.js';
 import type { ChannelRegistry } from './channels/types.js';
 import { createCronFeature } from './cron/cron-feature.js';
-import { createAgentRouter } from './routes/agent.js';
-import { createSessionsRouter } from './routes/sessions.js';
+import { lazyRoutes, type Routes } from './http/lazy-routes.js';
 import { createKeyedQueue } from './sessions/session-queue.js';
 import { createSessionService, type SessionService } from './sessions/session-service.js';
 import { createSessionStore, type SessionStore } from './sessions/session-store.js';
@@ -30,7 +28,7 @@ export interface FeatureContext {
  * that one worker at a time owns them (SPEC 3, handover rule).
  */
 export interface Features {
-  routers: Router[];
+  routers: Routes[];
   startBackground(): Promise<void>;
   stopBackground(): Promise<void>;
   /** Release everything (files, sockets) before the worker exits. */
@@ -60,7 +58,7 @@ export async function createFeatures(context: FeatureContext): Promise<Features>
   const sessions = createSessionService({ config, store, queue });
 
   // --- channels and messages (issue 4): registry, /api/message, /api/webhook/:channel, send tool ---
-  const channelFeature = createChannelFeature({ config, logger, stateDir, store, queue, agent, tools });
+  const channelFeature = await createChannelFeature({ config, logger, stateDir, store, queue, agent, tools });
   const { channels } = channelFeature;
   // --- end channels ---
 
@@ -69,7 +67,13 @@ export async function createFeatures(context: FeatureContext): Promise<Features>
   // --- end cron ---
 
   return {
-    routers: [createAgentRouter({ config, agent }), createSessionsRouter(sessions), ...channelFeature.routers, ...cronFeature.routers],
+    // Their zod schemas load on first use (see lazyRoutes).
+    routers: [
+      lazyRoutes(['/api/agent'], async () => (await import('./routes/agent.js')).createAgentRouter({ config, agent })),
+      lazyRoutes(['/api/sessions'], async () => (await import('./routes/sessions.js')).createSessionsRouter(sessions)),
+      ...channelFeature.routers,
+      ...cronFeature.routers,
+    ],
     async startBackground() {
       await channelFeature.startBackground();
       await cronFeature.startBackground();

@@ -1,5 +1,4 @@
 import { join } from 'node:path';
-import type Router from '@koa/router';
 import type { Config } from '../../src/config.js';
 import type { Logger } from '../../src/logger.js';
 import type { AgentService } from '../agent/agent-service.js';
@@ -8,16 +7,14 @@ import type { ToolRegistry } from '../agent/tool-registry.js';
 import { createIdempotencyStore, IDEMPOTENCY_TTL_MS } from '../messages/idempotency-store.js';
 import { createMessageService, type MessageService } from '../messages/message-service.js';
 import { createPendingStore } from '../messages/pending-store.js';
-import { createMessageRouter } from '../routes/message.js';
+import { lazyRoutes, type Routes } from '../http/lazy-routes.js';
 import { createWebhookRouter } from '../routes/webhook.js';
 import type { KeyedQueue } from '../sessions/session-queue.js';
 import type { SessionStore } from '../sessions/session-store.js';
 import { createChannelRegistry } from './registry.js';
 import { createSendMessageTool } from './send-message-tool.js';
-import { createTelegramChannel } from './telegram/telegram-channel.js';
 import type { Channel, ChannelRegistry, InboundHandler } from './types.js';
 import { createWebchatChannel } from './webchat.js';
-import { createWebhookChannel } from './webhook/webhook-channel.js';
 
 // How long async /api/message turns may take to finish when the worker exits.
 const CLOSE_WAIT_MS = 3000;
@@ -36,7 +33,7 @@ export interface ChannelFeatureOptions {
 export interface ChannelFeature {
   channels: ChannelRegistry;
   messages: MessageService;
-  routers: Router[];
+  routers: Routes[];
   /** Background work (Telegram long polling): only in the worker that owns it. */
   startBackground(): Promise<void>;
   stopBackground(): Promise<void>;
@@ -44,8 +41,11 @@ export interface ChannelFeature {
   close(): Promise<void>;
 }
 
-/** Builds the enabled channels and everything that talks to them; registers the send_message tool. */
-export function createChannelFeature(options: ChannelFeatureOptions): ChannelFeature {
+/**
+ * Builds the enabled channels and everything that talks to them; registers the send_message
+ * tool. A channel's module (grammy for Telegram, zod for webhooks) loads only when it is enabled.
+ */
+export async function createChannelFeature(options: ChannelFeatureOptions): Promise<ChannelFeature> {
   const { config, stateDir, store, queue, agent } = options;
   const logger = options.logger.child({ component: 'channels' });
   // Channels are built before the service that answers them; they call it only later.
@@ -53,8 +53,14 @@ export function createChannelFeature(options: ChannelFeatureOptions): ChannelFea
 
   const list: Channel[] = [createWebchatChannel({ store, queue, agentId: () => defaultAgentId(config) })];
   const { telegram, webhook } = config.channels;
-  if (telegram.enabled) list.push(createTelegramChannel({ config: telegram, stateDir, logger, onInbound }));
-  if (webhook.enabled) list.push(createWebhookChannel({ config: webhook, logger, onInbound }));
+  if (telegram.enabled) {
+    const { createTelegramChannel } = await import('./telegram/telegram-channel.js');
+    list.push(createTelegramChannel({ config: telegram, stateDir, logger, onInbound }));
+  }
+  if (webhook.enabled) {
+    const { createWebhookChannel } = await import('./webhook/webhook-channel.js');
+    list.push(createWebhookChannel({ config: webhook, logger, onInbound }));
+  }
   const channels = createChannelRegistry(list, logger);
   logger.info({ channels: list.map((channel) => channel.name) }, 'channels enabled');
 
@@ -66,7 +72,8 @@ export function createChannelFeature(options: ChannelFeatureOptions): ChannelFea
   return {
     channels,
     messages,
-    routers: [createMessageRouter({ config, messages }), createWebhookRouter(channels)],
+    // The message routes' zod schemas load on first use (see lazyRoutes).
+    routers: [lazyRoutes(['/api/message'], async () => (await import('../routes/message.js')).createMessageRouter({ config, messages })), createWebhookRouter(channels)],
     async startBackground() {
       await channels.start();
       messages.startReplay();

@@ -1,10 +1,9 @@
-import type Router from '@koa/router';
 import type { Config } from '../../src/config.js';
 import type { Logger } from '../../src/logger.js';
 import type { AgentService } from '../agent/agent-service.js';
 import type { ToolRegistry } from '../agent/tool-registry.js';
 import type { ChannelRegistry } from '../channels/types.js';
-import { createCronRouter } from '../routes/cron.js';
+import { lazyRoutes, type Routes } from '../http/lazy-routes.js';
 import { createCronRunner } from './cron-runner.js';
 import { createCronScheduler } from './cron-scheduler.js';
 import { createCronService, type CronService } from './cron-service.js';
@@ -24,7 +23,7 @@ export interface CronFeatureOptions {
 /** Cron jobs as features.ts mounts them: the service, its routes, its tools, and the timers. */
 export interface CronFeature {
   cron: CronService;
-  routers: Router[];
+  routers: Routes[];
   /** Timers run only in the worker that owns background services (SPEC 3). */
   startBackground(): Promise<void>;
   stopBackground(): Promise<void>;
@@ -50,7 +49,8 @@ export function createCronFeature(options: CronFeatureOptions): CronFeature {
 
   return {
     cron,
-    routers: [createCronRouter(cron)],
+    // The routes' zod schemas load on first use (see lazyRoutes).
+    routers: [lazyRoutes(['/api/cron'], async () => (await import('../routes/cron.js')).createCronRouter(cron))],
     async startBackground() {
       scheduler.start();
     },

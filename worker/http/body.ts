@@ -1,5 +1,4 @@
 import type Koa from 'koa';
-import bodyParser from 'koa-bodyparser';
 import { parseSize } from '../../src/size.js';
 import { apiError } from './errors.js';
 
@@ -13,27 +12,47 @@ const JSON_TYPES = ['application/json', 'application/*+json'];
 const METHODS_WITH_BODY = new Set(['POST', 'PUT', 'PATCH']);
 const MAX_DETAIL_LENGTH = 200;
 
+/** The JSON body middleware; `preload` loads the parser before the first request needs it. */
+export interface JsonBody {
+  middleware: Koa.Middleware;
+  preload(): Promise<void>;
+}
+
 /**
  * Parses JSON request bodies into `ctx.request.body` and keeps the exact text in
  * `ctx.request.rawBody` (the webhook channel checks an HMAC over it). Every failure is
  * an API error: 400 for malformed JSON or a body that is not JSON, 413 past the limit,
  * whether the client announced the size (Content-Length) or streamed it (chunked).
+ *
+ * koa-bodyparser (with co-body, qs and iconv-lite, ~45 ms to load) loads on first use:
+ * /health never needs it, and the worker should serve /health as soon as it can.
  */
-export function createJsonBody(options: JsonBodyOptions): Koa.Middleware {
+export function createJsonBody(options: JsonBodyOptions): JsonBody {
   const limitBytes = parseSize(options.limit);
   const limitText = typeof options.limit === 'string' ? options.limit : `${limitBytes} bytes`;
-  const parse = bodyParser({
-    enableTypes: ['json'],
-    jsonLimit: String(limitBytes),
-    strict: true,
-    detectJSON: (ctx) => isJson(ctx),
-  });
+  let parser: Promise<Koa.Middleware> | undefined;
+  const loadParser = (): Promise<Koa.Middleware> => {
+    parser ??= import('koa-bodyparser').then(
+      ({ default: bodyParser }) => bodyParser({
+        enableTypes: ['json'],
+        jsonLimit: String(limitBytes),
+        strict: true,
+        detectJSON: (ctx) => isJson(ctx),
+      }),
+      (err: unknown) => {
+        parser = undefined;
+        throw err;
+      },
+    );
+    return parser;
+  };
 
-  return async function jsonBody(ctx, next) {
+  const middleware: Koa.Middleware = async function jsonBody(ctx, next) {
     if (METHODS_WITH_BODY.has(ctx.method) && hasBody(ctx) && !isJson(ctx)) {
       const type = ctx.get('content-type');
       throw apiError('INVALID_REQUEST', `Content-Type must be application/json (got ${type ? `"${clip(type)}"` : 'none'})`);
     }
+    const parse = await loadParser();
     let parsed = false;
     try {
       await parse(ctx, async () => {
@@ -45,6 +64,13 @@ export function createJsonBody(options: JsonBodyOptions): Koa.Middleware {
     // The parser's own `next` only marks success; the rest of the chain runs outside the
     // try so that a route's errors are not mistaken for body errors.
     if (parsed) await next();
+  };
+  return {
+    middleware,
+    preload: () => loadParser().then(
+      () => undefined,
+      () => undefined,
+    ),
   };
 }
 
