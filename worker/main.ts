@@ -1,6 +1,5 @@
 import '../src/early-signals.js';
 import { takeOverSignals } from '../src/early-signals.js';
-import pino from 'pino';
 import { createLogger, type Logger } from '../src/logger.js';
 import { stateDir } from '../src/paths.js';
 import { resolveLogFile } from '../src/log-file.js';
@@ -8,6 +7,7 @@ import { isMessage, WORKER_OPTIONS_ENV, type SupervisorToWorker, type WorkerOpti
 import { createApp } from './app.js';
 import { createFeatures, type Features } from './features.js';
 import { createDrainableServer, type DrainableServer } from './http-server.js';
+import { createPipeDestination } from './log-destination.js';
 
 // When the supervisor dies (even by SIGKILL) the IPC channel closes: a worker never
 // outlives it. In-flight requests get this long to finish; nothing new is accepted.
@@ -28,7 +28,9 @@ async function main(): Promise<void> {
   }
   const startedAt = Date.now();
   let logger: Logger | undefined;
-  let destination: ReturnType<typeof pino.destination> | undefined;
+  // Created first: the process-wide stdout 'error' listener must exist before any write,
+  // or an EPIPE from a dead supervisor would be an uncaught exception.
+  const destination = createPipeDestination();
   let features: Features | undefined;
   let http: DrainableServer | undefined;
   let backgroundRunning = false;
@@ -44,11 +46,7 @@ async function main(): Promise<void> {
     const [, cut] = await Promise.all([stopBackground(), http ? http.drain(timeoutMs, { keepIdle: forRestart }) : 0]);
     if (cut > 0) logger?.warn({ cut }, 'drain timed out: connections cut');
     await features?.close().catch((err: unknown) => logger?.error({ err }, 'closing features failed'));
-    // An orphan ends with SIGKILL: process.exit() runs pino's exit hooks, whose flush of a
-    // dead pipe can hang (sonic-boom retries EPIPE forever); it has nothing left to save.
-    if (orphaned || supervisorGone()) process.kill(process.pid, 'SIGKILL');
     logger?.info('worker stopped');
-    logger?.flush();
     process.exit(0);
   }
 
@@ -74,24 +72,18 @@ async function main(): Promise<void> {
   process.on('message', (message: unknown) => {
     if (isMessage<SupervisorToWorker>(message)) void handlers[message.cmd]?.(message);
   });
-  // Whatever path leads to exit: with the supervisor gone our stdout is a dead pipe, and
-  // pino's exit-time flushSync would retry the EPIPE write forever (sonic-boom 4). This
-  // listener is registered before pino's, so it runs first.
+  // Lines of the last tick reach the supervisor (or are dropped at once if it is gone).
+  process.on('exit', () => destination.flushSync());
   const supervisorPid = process.ppid;
   // Re-parented (ppid changes at once when the supervisor dies) or the channel is closed.
   const supervisorGone = () => !process.connected || process.ppid !== supervisorPid;
-  process.on('exit', () => {
-    if (supervisorGone()) destination?.destroy();
-  });
   let orphaned = false;
   const onOrphaned = () => {
     if (orphaned) return;
     orphaned = true;
-    // Our stdout is the dead supervisor's pipe: nothing can be logged any more, and
-    // pino's exit-time flushSync would retry an EPIPE write forever (sonic-boom 4), so
-    // the destination goes first.
-    destination?.destroy();
+    // Our stdout is the dead supervisor's pipe: nothing can be logged any more.
     logger = undefined;
+    // A backstop: in-flight requests get ORPHAN_EXIT_MS, a stuck close does not keep us.
     setTimeout(() => process.kill(process.pid, 'SIGKILL'), ORPHAN_EXIT_MS).unref();
     void drain(ORPHAN_EXIT_MS);
   };
@@ -111,7 +103,6 @@ async function main(): Promise<void> {
   try {
     // Validated by the supervisor: the worker does not load the schema library (a faster start).
     const config = options.config;
-    destination = pino.destination({ dest: 1, sync: false });
     logger = createLogger('worker', config.logging.level, destination);
     features = await createFeatures({ config, logger, stateDir: stateDir() });
     const app = createApp({ config, logger, logFile: resolveLogFile(config.logging, options.configPath), startedAt, routers: features.routers });
