@@ -14,6 +14,11 @@ const MAX_PATH_LENGTH = 300;
  * level, with the stack, by the app's error handler; this line only records the request.
  */
 export function createRequestLog(logger: Logger): Koa.Middleware {
+  // The line is built below from these fields only, none of which can hold a secret (the
+  // path has no query string), so it skips redaction: pino's wildcard redaction costs
+  // ~7 us a line, ten times the rest of the line, and this is the one line every request
+  // writes (~25% of /health throughput). Nothing else may log through this child.
+  const requestLogger = logger.child({}, { redact: [] });
   return async function requestLog(ctx, next) {
     const started = process.hrtime.bigint();
     const { method } = ctx;
@@ -25,8 +30,8 @@ export function createRequestLog(logger: Logger): Koa.Middleware {
       const aborted = !ctx.res.writableFinished;
       const line = { method, path, status, ms, remote, ...(aborted ? { aborted } : {}) };
       const message = aborted ? 'Request aborted by the client' : 'Request completed';
-      if (status >= 500) logger.warn(line, message);
-      else logger.info(line, message);
+      if (status >= 500) requestLogger.warn(line, message);
+      else requestLogger.info(line, message);
     });
     await next();
   };
