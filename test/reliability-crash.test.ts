@@ -33,10 +33,10 @@ const REQUEST_TIMEOUT_MS = 15_000;
 const logger = createLogger('worker', 'silent', { write() {} });
 
 /**
- * Reported, counted in a `todo` test until decided: an async message whose worker was
- * killed after its turn was stored but before the pending record said so is answered again
- * by the next worker (worker/messages/message-service.ts, pending-store.ts): the session
- * holds it twice and the chat gets two replies (10 of 164 in one 50-kill run).
+ * Async messages stored twice in their session. A worker killed after storing a turn but
+ * before its pending record said so once made the next worker answer it again (10 of 164
+ * in a 50-kill run); the turn now carries its message id and the replay finds it
+ * (messages-durable.test.ts tests that state directly).
  */
 const answeredTwice = new Set<string>();
 
@@ -200,6 +200,6 @@ test(`kill -9 of the worker during session writes, ${KILLS} times: every acknowl
   }
 });
 
-test('async messages are answered once, also across kills (reported; not failing CI until fixed)', { todo: 'a message whose turn was stored just before the kill is answered again by the next worker' }, () => {
+test('async messages are answered once, also across kills', () => {
   assert.deepEqual([...answeredTwice], []);
 });

@@ -80,7 +80,7 @@ export async function runAgentLoop(options: AgentLoopOptions): Promise<AgentLoop
     if (assistant.content) texts.push(assistant.content);
 
     const calls = answer.content.filter((block): block is ToolCall => block.type === 'toolCall');
-    if (calls.length === 0) return { reply: texts.join(STEP_SEPARATOR), messages: stored, steps: step, usage };
+    if (calls.length === 0) return { reply: replyOf(stored), messages: stored, steps: step, usage };
 
     for (const call of calls) {
       onEvent?.({ type: 'tool_call', id: call.id, name: call.name, arguments: call.arguments });
@@ -92,6 +92,11 @@ export async function runAgentLoop(options: AgentLoopOptions): Promise<AgentLoop
     }
   }
   throw apiError('AGENT_ERROR', `The agent made ${maxSteps} model calls without reaching a final answer (model ${resolved.ref}); raise agents.defaults.maxSteps if this task needs more tool calls`);
+}
+
+/** A stored turn's reply, as the loop returned it: its non-empty assistant texts, joined. */
+export function replyOf(messages: StoredMessage[]): string {
+  return messages.flatMap((message) => (message.role === 'assistant' && message.content ? [message.content] : [])).join(STEP_SEPARATOR);
 }
 
 async function callModel(options: AgentLoopOptions, context: Context, onDelta: (text: string) => void): Promise<AssistantMessage> {

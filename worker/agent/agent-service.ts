@@ -5,7 +5,7 @@ import type { KeyedQueue } from '../sessions/session-queue.js';
 import { formatSessionKey, type SessionKeyParts } from '../sessions/session-key.js';
 import type { SessionStore } from '../sessions/session-store.js';
 import { agentProfile } from './agents.js';
-import { runAgentLoop, type AgentEvent } from './agent-loop.js';
+import { replyOf, runAgentLoop, type AgentEvent } from './agent-loop.js';
 import { toModelMessages } from './messages.js';
 import { createModelResolver } from './providers.js';
 import type { ToolRegistry } from './tool-registry.js';
@@ -24,6 +24,14 @@ export interface ChatRequest {
   message: string;
   /** Text deltas and tool activity while the turn runs (streaming clients). */
   onEvent?: (event: AgentEvent) => void;
+  /** The id of the request being answered (an async message's message_id), stored in the same write as the turn. */
+  ref?: string;
+  /**
+   * With `ref`, for a request accepted at this time (epoch ms) and answered again because
+   * its worker died: if the session already holds the turn for `ref`, that turn is the
+   * result and the model is not called again.
+   */
+  acceptedAt?: number;
 }
 
 export interface ChatResult {
@@ -31,6 +39,8 @@ export interface ChatResult {
   sessionKey: string;
   /** Messages in the session after this turn. */
   messageCount: number;
+  /** The turn was found already stored (see ChatRequest.acceptedAt), not run now. */
+  alreadyStored?: boolean;
 }
 
 /** A turn whose agent and model are known to be usable; `run` queues and runs it. */
@@ -55,6 +65,9 @@ export interface AgentService {
 }
 
 const CLOSE_WAIT_MS = 2000;
+// A stored turn is looked for back to this long before its request was accepted, in case
+// the clock was stepped back between the two (NTP); the look-up still stops at the session's tail.
+const CLOCK_SLACK_MS = 10 * 60_000;
 
 /** The agent behind /api/agent, the channels and cron. */
 export function createAgentService(options: AgentServiceOptions): AgentService {
@@ -69,7 +82,7 @@ export function createAgentService(options: AgentServiceOptions): AgentService {
       return (await service.prepare(request)).run(onEvent);
     },
 
-    async prepare({ session, message }) {
+    async prepare({ session, message, ref, acceptedAt }) {
       const sessionKey = formatSessionKey(session);
       if (shutdown.signal.aborted) throw apiError('AGENT_ERROR', 'The gateway is shutting down; retry shortly');
       const profile = agentProfile(config, session.agentId);
@@ -78,6 +91,11 @@ export function createAgentService(options: AgentServiceOptions): AgentService {
 
       const run = (onEvent?: (event: AgentEvent) => void) => queue.run(sessionKey, async () => {
         const startedAt = Date.now();
+        if (ref !== undefined && acceptedAt !== undefined) {
+          // Inside the session's queue, so no turn of this session is being written meanwhile.
+          const stored = await store.findTurn(session, ref, acceptedAt - CLOCK_SLACK_MS);
+          if (stored) return { reply: replyOf(stored.messages), sessionKey, messageCount: stored.seq + stored.messages.length, alreadyStored: true };
+        }
         // A new session is created on its first message; an existing one is only read.
         const recent = (await store.readRecent(session, defaults.contextMessages))
           ?? (await store.ensure(session), { messages: [], messageCount: 0 });
@@ -95,7 +113,7 @@ export function createAgentService(options: AgentServiceOptions): AgentService {
             signal: shutdown.signal,
             onEvent,
           });
-          await store.appendTurn(session, recent.messageCount, result.messages);
+          await store.appendTurn(session, recent.messageCount, result.messages, ref);
           logger.info({ session: sessionKey, model: resolved.ref, steps: result.steps, usage: result.usage, ms: Date.now() - startedAt }, 'agent turn finished');
           return { reply: result.reply, sessionKey, messageCount: recent.messageCount + result.messages.length };
         } catch (err) {

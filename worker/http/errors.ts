@@ -13,6 +13,7 @@ export const ERROR_CODES = {
   JOB_NOT_FOUND: { status: 404, meaning: 'no cron job with this id' },
   PAYLOAD_TOO_LARGE: { status: 413, meaning: 'body over gateway.bodyLimit' },
   RATE_LIMITED: { status: 429, meaning: 'too many failed auth attempts from one address (with Retry-After)' },
+  BUSY: { status: 503, meaning: 'too many async messages waiting to be answered (POST /api/message); nothing was accepted; retry after Retry-After seconds' },
   AGENT_ERROR: { status: 502, meaning: 'model provider failed, timed out or is not configured (message says which)' },
   CHANNEL_ERROR: { status: 502, meaning: 'the channel refused or failed delivery' },
   INTERNAL_ERROR: { status: 500, meaning: 'anything else; no stack trace or secret in the body' },

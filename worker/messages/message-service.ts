@@ -46,6 +46,14 @@ export interface MessageService {
 // How often the background owner looks for async messages left by workers that died.
 const REPLAY_INTERVAL_MS = 5000;
 
+// Async messages one worker holds accepted but not yet answered and delivered. Beyond
+// it POST /api/message answers BUSY: a backlog the agent cannot work off only grows
+// (under load the gateway accepted about twice what it answered), and every entry is a
+// pending file, a queued turn and memory.
+export const MAX_BACKLOG = 64;
+// Retry-After of a BUSY answer: about one turn of a slow model, which frees a slot.
+const BUSY_RETRY_AFTER_S = 5;
+
 // A sync retry whose first try runs in another worker (mid-restart) waits this long for it.
 const FOREIGN_WAIT_MS = 120_000;
 const FOREIGN_POLL_MS = 250;
@@ -127,11 +135,17 @@ export function createMessageService(options: MessageServiceOptions): MessageSer
   const service: MessageService = {
     async accept(request, key) {
       const session = target(request);
-      const turn = await agent.prepare({ session, message: request.content });
       const messageId = newMessageId();
+      // The turn carries the message id: the answer and "answered" are one session write.
+      const turn = await agent.prepare({ session, message: request.content, ref: messageId });
       if (key) {
         const claim = await idempotency.claim(key, { fingerprint: fingerprint('async', request), messageId });
         if (!claim.claimed) return { messageId: checkFingerprint(claim.record, 'async', request).messageId };
+      }
+      // Checked after the last await and before add(): nothing can slip in between.
+      if (background.size >= MAX_BACKLOG) {
+        if (key) await idempotency.release(key).catch((err: unknown) => logger.warn({ err, messageId }, 'could not release an idempotency key'));
+        throw busy();
       }
       // Written down (fsync'd) before the 202: a worker that dies now leaves it to the next one.
       pending.add({ messageId, request, idempotencyKey: key });
@@ -233,7 +247,11 @@ export function createMessageService(options: MessageServiceOptions): MessageSer
       try {
         let reply = message.answered?.reply;
         if (reply === undefined) {
-          reply = (await agent.chat({ session, message: request.content })).reply;
+          // Killed after its turn was stored but before the record said so: the session
+          // holds the turn (found by id in its tail) and only the delivery is left.
+          const result = await agent.chat({ session, message: request.content, ref: messageId, acceptedAt: Date.parse(message.acceptedAt) });
+          if (result.alreadyStored) logger.info({ messageId, session: result.sessionKey }, 'message already answered in its session; delivering the stored reply');
+          reply = result.reply;
           pending.markAnswered(messageId, reply);
         }
         if (key) await idempotency.update(key, { status: 'done' }).catch(() => undefined);
@@ -257,6 +275,12 @@ function checkFingerprint(record: IdempotencyRecord, mode: 'async' | 'sync', req
     throw apiError('INVALID_REQUEST', 'This Idempotency-Key was already used for a different request (endpoint, channel, chat_id or content differ)');
   }
   return record;
+}
+
+function busy(): ApiError {
+  const err = apiError('BUSY', `Too many messages waiting to be answered (${MAX_BACKLOG}); nothing was accepted, retry in ${BUSY_RETRY_AFTER_S} s`);
+  err.headers['Retry-After'] = String(BUSY_RETRY_AFTER_S);
+  return err;
 }
 
 function clip(text: string): string {

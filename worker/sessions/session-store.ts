@@ -42,8 +42,14 @@ export interface SessionStore {
   readRecent(parts: SessionKeyParts, minMessages: number): Promise<RecentHistory | null>;
   /** Up to `limit` messages before position `before` (default: the end); null if there is no such session. */
   readMessages(parts: SessionKeyParts, page: { limit: number; before?: number }): Promise<MessagePage | null>;
-  /** Appends one turn durably; resolves only after the data is on disk. */
-  appendTurn(parts: SessionKeyParts, seq: number, messages: StoredMessage[]): Promise<void>;
+  /** Appends one turn durably; resolves only after the data is on disk. `ref` names the request it answers. */
+  appendTurn(parts: SessionKeyParts, seq: number, messages: StoredMessage[], ref?: string): Promise<void>;
+  /**
+   * The turn that answered request `ref`, looked for from the end back to the first turn
+   * older than `since` (epoch ms): a turn is never older than its request, so only the
+   * tail written since then is read. Null if none (or no such session).
+   */
+  findTurn(parts: SessionKeyParts, ref: string, since: number): Promise<TurnRecord | null>;
   /** Most recently updated first. Reads only the listed page's files, and only their ends. */
   list(query: ListQuery): Promise<{ sessions: SessionInfo[]; total: number }>;
   /** False if there was no such session. */
@@ -159,8 +165,8 @@ export function createSessionStore(options: SessionStoreOptions): SessionStore {
       });
     },
 
-    async appendTurn(parts, seq, messages) {
-      const record: TurnRecord = { t: 'turn', seq, ts: Date.now(), messages };
+    async appendTurn(parts, seq, messages, ref) {
+      const record: TurnRecord = { t: 'turn', seq, ts: Date.now(), messages, ...(ref === undefined ? {} : { ref }) };
       const line = `${JSON.stringify(record)}\n`;
       try {
         await appendLine(pathOf(parts), line);
@@ -170,6 +176,20 @@ export function createSessionStore(options: SessionStoreOptions): SessionStore {
         await store.ensure(parts);
         await appendLine(pathOf(parts), line);
       }
+    },
+
+    async findTurn(parts, ref, since) {
+      const found = await withFile(parts, async (handle, size) => {
+        for await (const line of readLinesBackward(handle, size)) {
+          const record = parseRecord(line);
+          if (record?.t === 'session') break;
+          if (record?.t !== 'turn') continue;
+          if (record.ref === ref) return record;
+          if (record.ts < since) break;
+        }
+        return null;
+      });
+      return found ?? null;
     },
 
     async list(query) {

@@ -41,6 +41,11 @@ export interface TurnRecord {
   seq: number;
   ts: number;
   messages: StoredMessage[];
+  /**
+   * The id of the request the turn answers (an async message's message_id), so the
+   * answer and the fact that the message was answered are one durable write.
+   */
+  ref?: string;
 }
 
 /** A message with its position in the session. */
