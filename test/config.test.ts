@@ -64,6 +64,11 @@ test('invalid values are rejected with a message naming the key', () => {
       writeFileSync(file, JSON.stringify(value));
       assert.throws(() => loadConfig(file, {}, {}), (err: unknown) => err instanceof ConfigError && message.test(err.message) && err.message.includes(file), JSON.stringify(value));
     }
+    // A secret of the wrong type or length is named, never echoed.
+    for (const value of [{ gateway: { auth: { token: 1234567890123456 } } }, { providers: { openai: { apiKey: 98765432109876 } } }]) {
+      writeFileSync(file, JSON.stringify(value));
+      assert.throws(() => loadConfig(file, {}, {}), (err: unknown) => err instanceof ConfigError && /(token|apiKey): /.test(err.message) && !/1234567890123456|98765432109876/.test(err.message), JSON.stringify(value));
+    }
     writeFileSync(file, '{ "gateway": ');
     assert.throws(() => loadConfig(file, {}, {}), /is not valid JSON/);
     writeFileSync(file, '{}');
