@@ -2,16 +2,17 @@
 import './early-signals.js';
 import type { CAC } from 'cac';
 import { releaseEarlySignals } from './early-signals.js';
-import { ConfigError } from './config.js';
+import { ConfigError } from './config-error.js';
 import { CliError, EXIT } from './cli-error.js';
 import { VERSION } from './version.js';
-import { buildGatewayCli } from './commands/gateway.js';
-import { buildCronCli } from './commands/cron.js';
 
-/** Command groups: `xopc <group> [sub] [options]`; each group is its own cac instance. */
-const GROUPS: Record<string, { summary: string; build: () => CAC }> = {
-  gateway: { summary: 'Run and manage the gateway (status, stop, restart, logs, token, install, ...)', build: buildGatewayCli },
-  cron: { summary: 'Manage cron jobs of the running gateway (list, add, rm, run, toggle)', build: buildCronCli },
+/**
+ * Command groups: `xopc <group> [sub] [options]`; each group is its own cac instance,
+ * loaded only when named (a command's start-up time is mostly module loading).
+ */
+const GROUPS: Record<string, { summary: string; build: () => Promise<CAC> }> = {
+  gateway: { summary: 'Run and manage the gateway (status, stop, restart, logs, token, install, ...)', build: async () => (await import('./commands/gateway.js')).buildGatewayCli() },
+  cron: { summary: 'Manage cron jobs of the running gateway (list, add, rm, run, toggle)', build: async () => (await import('./commands/cron.js')).buildCronCli() },
 };
 
 function topLevelHelp(): string {
@@ -31,7 +32,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const entry = GROUPS[group];
   if (!entry) throw new CliError(`Unknown command "${group}". Run \`xopc --help\` for the list.`, EXIT.USAGE);
-  const cli = entry.build();
+  const cli = await entry.build();
   cli.parse(['node', `xopc ${group}`, ...rest], { run: false });
   if (cli.options.help || cli.options.version) {
     releaseEarlySignals();

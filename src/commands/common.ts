@@ -1,7 +1,6 @@
 import { configPath as resolveConfigPath, lockPath as resolveLockPath } from '../paths.js';
 import { loadConfig, type LoadedConfig } from '../config.js';
 import { readLock, type LockState } from '../lock.js';
-import { CliError, EXIT } from '../cli-error.js';
 
 /** Options every management command accepts. */
 export interface TargetOptions {
@@ -35,14 +34,6 @@ export function clientHost(host: string): string {
 
 export function gatewayUrl(host: string, port: number): string {
   return `http://${clientHost(host)}:${port}`;
-}
-
-/** Parses an integer option, or fails with a usage error naming the option. */
-export function intOption(name: string, value: unknown, min = 0, max = Number.MAX_SAFE_INTEGER): number | undefined {
-  if (value === undefined) return undefined;
-  const n = typeof value === 'number' ? value : Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) throw new CliError(`--${name} must be an integer from ${min} to ${max} (got ${String(value)})`, EXIT.USAGE);
-  return n;
 }
 
 export { probeHealth } from '../health-probe.js';

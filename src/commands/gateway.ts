@@ -1,23 +1,91 @@
 import { cac, type CAC } from 'cac';
 import { VERSION } from '../version.js';
-import { registerRun } from './run.js';
-import { registerStatus } from './status.js';
-import { registerStop } from './stop.js';
-import { registerRestart } from './restart.js';
-import { registerToken } from './token.js';
-import { registerLogs } from './logs.js';
-import { registerService } from './service.js';
+import type { LogsOptions } from './logs.js';
+import type { RestartOptions } from './restart.js';
+import type { RunOptions } from './run.js';
+import type { InstallOptions, ServiceStartOptions, ServiceStatusOptions } from './service.js';
+import type { StatusOptions } from './status.js';
+import type { StopOptions } from './stop.js';
+import type { TargetOptions } from './common.js';
 
-/** `xopc gateway ...`: the foreground run (default command) and every management command. */
+const CONFIG_OPTION = ['--config <path>', 'Config file (default: $XOPC_CONFIG or ~/.xopc/config.json)'] as const;
+const TIMEOUT_OPTION = ['--timeout <ms>', 'How long to wait for /health after starting (0: do not wait)', { default: 15000 }] as const;
+
+/**
+ * `xopc gateway ...`: the foreground run (default command) and every management command.
+ * Only declared here: each action imports its command's module when it runs, so that
+ * `logs` or `status` do not load the supervisor or the service managers, and the
+ * foreground run loads none of the management commands.
+ */
 export function buildGatewayCli(): CAC {
   const cli = cac('xopc gateway');
-  registerRun(cli);
-  registerStatus(cli);
-  registerStop(cli);
-  registerRestart(cli);
-  registerLogs(cli);
-  registerToken(cli);
-  registerService(cli);
+
+  cli
+    .command('', 'Run the gateway in the foreground (Ctrl+C to stop)')
+    .option('--port <port>', 'Port to listen on (default: gateway.port or 18790; 0 = any free port)')
+    .option('--host <host>', 'Address to bind (default: gateway.host or 0.0.0.0)')
+    .option('--token <token>', 'Auth token for /api/* (default: config, $XOPC_GATEWAY_TOKEN, or generated)')
+    .option('--force', 'Stop whatever holds the lock or the port first (SIGTERM, 700 ms, SIGKILL)')
+    .option(...CONFIG_OPTION)
+    .action(async (options: RunOptions) => (await import('./run.js')).runGateway(options));
+
+  cli
+    .command('status', 'Show whether the gateway is running')
+    .option('--json', 'Print the status as JSON')
+    .option(...CONFIG_OPTION)
+    .action(async (options: StatusOptions) => (await import('./status.js')).showStatus(options));
+
+  cli
+    .command('stop', 'Stop the running gateway (SIGTERM, wait, then SIGKILL)')
+    .option('--force', 'SIGKILL at once, no graceful drain')
+    .option('--timeout <ms>', 'How long to wait for a graceful stop before SIGKILL (default 5000)')
+    .option(...CONFIG_OPTION)
+    .action(async (options: StopOptions) => (await import('./stop.js')).stopGateway(options));
+
+  cli
+    .command('restart', 'Restart the gateway (SIGUSR1; --force = kill and start again)')
+    .option('--force', 'Kill the gateway and start it again with the same command line')
+    .option(...CONFIG_OPTION)
+    .action(async (options: RestartOptions) => (await import('./restart.js')).restartGateway(options));
+
+  cli
+    .command('logs', 'Show the newest lines of the gateway log')
+    .option('-n, --lines <n>', 'How many lines to show (default 50)')
+    .option('-f, --follow', 'Keep printing new lines, across log rotation (Ctrl+C to stop)')
+    .option('--json', 'Print the raw JSON lines instead of pretty ones')
+    .option(...CONFIG_OPTION)
+    .action(async (options: LogsOptions) => (await import('./logs.js')).showLogs(options));
+
+  cli
+    .command('token', 'Print the gateway auth token')
+    .option(...CONFIG_OPTION)
+    .action(async (options: TargetOptions) => (await import('./token.js')).printToken(options));
+
+  cli
+    .command('install', 'Install the gateway as a service that starts at login (systemd user unit, LaunchAgent, Task Scheduler)')
+    .option('--port <port>', 'Gateway port (default: the config, else 18790)')
+    .option('--host <host>', 'Bind address (default: the config, else 0.0.0.0)')
+    .option('--token <token>', 'Auth token: stored in the config file (0600), never in the service definition')
+    .option('--runtime <runtime>', 'node: run `node <cli.js>`; binary: run the `xopc` executable on PATH', { default: 'node' })
+    .option(...CONFIG_OPTION)
+    .option(...TIMEOUT_OPTION)
+    .action(async (options: InstallOptions) => (await import('./service.js')).install(options));
+
+  cli
+    .command('service-start', 'Start the installed service through the service manager')
+    .option(...TIMEOUT_OPTION)
+    .action(async (options: ServiceStartOptions) => (await import('./service.js')).serviceStart(options));
+
+  cli
+    .command('service-status', 'Show the installed service: state, pid, command line, URL')
+    .option('--json', 'Print the same data as JSON')
+    .option(...CONFIG_OPTION)
+    .action(async (options: ServiceStatusOptions) => (await import('./service.js')).serviceStatus(options));
+
+  cli
+    .command('uninstall', 'Stop and remove the service (the config and its token are kept)')
+    .action(async () => (await import('./service.js')).uninstall());
+
   cli.help();
   cli.version(VERSION);
   return cli;

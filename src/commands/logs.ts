@@ -1,13 +1,15 @@
 import { existsSync } from 'node:fs';
-import type { CAC } from 'cac';
 import { CliError, EXIT } from '../cli-error.js';
+import { loadConfig } from '../config.js';
 import { createPrettyFormatter } from '../log-format.js';
 import { resolveLogFile } from '../log-file.js';
-import { followLog, type LogFollower } from '../log-follow.js';
+import type { LogFollower } from '../log-follow.js';
 import { readLastLines } from '../log-reader.js';
-import { intOption, loadTargetConfig, resolveTarget, type TargetOptions } from './common.js';
+import { configPath as resolveConfigPath } from '../paths.js';
+import { intOption } from './options.js';
+import type { TargetOptions } from './common.js';
 
-interface LogsOptions extends TargetOptions {
+export interface LogsOptions extends TargetOptions {
   lines?: unknown;
   follow?: boolean;
   json?: boolean;
@@ -19,21 +21,12 @@ const MAX_LINES = 100_000;
 const EXIT_GRACE_MS = 1000;
 
 /** `xopc gateway logs`: the newest lines of the gateway log, pretty or raw, optionally followed. */
-export function registerLogs(cli: CAC): void {
-  cli
-    .command('logs', 'Show the newest lines of the gateway log')
-    .option('-n, --lines <n>', `How many lines to show (default ${DEFAULT_LINES})`)
-    .option('-f, --follow', 'Keep printing new lines, across log rotation (Ctrl+C to stop)')
-    .option('--json', 'Print the raw JSON lines instead of pretty ones')
-    .option('--config <path>', 'Config file (default: $XOPC_CONFIG or ~/.xopc/config.json)')
-    .action((options: LogsOptions) => runLogs(options));
-}
-
-async function runLogs(options: LogsOptions): Promise<number> {
+export async function showLogs(options: LogsOptions): Promise<number> {
   const lines = intOption('lines', options.lines, 0, MAX_LINES) ?? DEFAULT_LINES;
-  const target = resolveTarget(options);
-  const { config } = loadTargetConfig(target);
-  const file = resolveLogFile(config.logging, target.configPath);
+  // The lock does not matter here: the log is read whether a gateway runs or not.
+  const configPath = resolveConfigPath(options.config);
+  const { config } = loadConfig(configPath);
+  const file = resolveLogFile(config.logging, configPath);
   const maxFiles = config.logging.maxFiles;
 
   if (!existsSync(file) && !existsSync(`${file}.1`)) {
@@ -62,6 +55,8 @@ async function follow(file: string, lines: number, maxFiles: number, print: (lin
   const stopped = new Promise<void>((resolve) => (onSignal = () => resolve()));
   for (const signal of signals) process.on(signal, onSignal);
   try {
+    // tail-file (a watcher) only for --follow.
+    const { followLog } = await import('../log-follow.js');
     let follower: LogFollower;
     try {
       follower = await followLog(file, { lines, maxFiles, onLine: print });

@@ -1,5 +1,4 @@
 import { spawn } from 'node:child_process';
-import type { CAC } from 'cac';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig } from '../config.js';
 import { readLock, removeStaleLock, type LockInfo } from '../lock.js';
@@ -8,7 +7,7 @@ import { terminateProcesses } from '../../supervisor/port.js';
 import { probeHealth, resolveTarget, type Target, type TargetOptions } from './common.js';
 import { deliver } from './deliver.js';
 
-interface RestartOptions extends TargetOptions {
+export interface RestartOptions extends TargetOptions {
   force?: boolean;
 }
 
@@ -24,31 +23,25 @@ interface RunningInfo extends LockInfo {
 const VERIFY_EXTRA_MS = 15_000;
 
 /** `xopc gateway restart`: SIGUSR1 and verify a new worker or supervisor serves; `--force` kills and starts again. */
-export function registerRestart(cli: CAC): void {
-  cli
-    .command('restart', 'Restart the gateway (SIGUSR1; --force = kill and start again)')
-    .option('--force', 'Kill the gateway and start it again with the same command line')
-    .option('--config <path>', 'Config file (default: $XOPC_CONFIG or ~/.xopc/config.json)')
-    .action(async (options: RestartOptions) => {
-      const target = resolveTarget(options);
-      if (target.lock.state !== 'held') {
-        throw new CliError('Gateway is not running; start it with: xopc gateway', EXIT.NOT_RUNNING);
-      }
-      const before = target.lock.info as RunningInfo;
-      const verifyMs = drainTimeout(target) + VERIFY_EXTRA_MS;
-      if (options.force) return forceRestart(target, before, verifyMs);
+export async function restartGateway(options: RestartOptions): Promise<number> {
+  const target = resolveTarget(options);
+  if (target.lock.state !== 'held') {
+    throw new CliError('Gateway is not running; start it with: xopc gateway', EXIT.NOT_RUNNING);
+  }
+  const before = target.lock.info as RunningInfo;
+  const verifyMs = drainTimeout(target) + VERIFY_EXTRA_MS;
+  if (options.force) return forceRestart(target, before, verifyMs);
 
-      await deliver(target, before, 'restart');
-      if (before.restart && !before.restart.allowed) {
-        throw new CliError(
-          'The gateway ignored SIGUSR1: restarts by signal are disabled. Start it with XOPC_ALLOW_SIGUSR1_RESTART=1 in its environment (the service units set it), or use `xopc gateway restart --force`.',
-        );
-      }
-      const after = await waitForNewInstance(target.lockPath, before, verifyMs);
-      if (!after) throw new CliError(`No restart seen within ${verifyMs} ms (pid ${before.pid}, worker ${before.workerPid}); see \`xopc gateway logs\`.`);
-      console.log(describe(before, after));
-      return EXIT.OK;
-    });
+  await deliver(target, before, 'restart');
+  if (before.restart && !before.restart.allowed) {
+    throw new CliError(
+      'The gateway ignored SIGUSR1: restarts by signal are disabled. Start it with XOPC_ALLOW_SIGUSR1_RESTART=1 in its environment (the service units set it), or use `xopc gateway restart --force`.',
+    );
+  }
+  const after = await waitForNewInstance(target.lockPath, before, verifyMs);
+  if (!after) throw new CliError(`No restart seen within ${verifyMs} ms (pid ${before.pid}, worker ${before.workerPid}); see \`xopc gateway logs\`.`);
+  console.log(describe(before, after));
+  return EXIT.OK;
 }
 
 async function forceRestart(target: Target, before: RunningInfo, verifyMs: number): Promise<number> {

@@ -1,4 +1,3 @@
-import type { CAC } from 'cac';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { dirname } from 'node:path';
 import { CliError, EXIT } from '../cli-error.js';
@@ -8,9 +7,10 @@ import { readLock } from '../lock.js';
 import { buildServiceSpec, createServiceManager, defaultManagerDeps, type InstalledDefinition, type Runtime, type ServiceManager } from '../service/index.js';
 import { assertServiceValue } from '../service/spec.js';
 import { renderServiceStatus, serviceCommands, type ServiceStatusReport } from '../service/status-view.js';
-import { gatewayUrl, intOption, probeHealth, type TargetOptions } from './common.js';
+import { gatewayUrl, probeHealth, type TargetOptions } from './common.js';
+import { intOption } from './options.js';
 
-interface InstallOptions extends TargetOptions {
+export interface InstallOptions extends TargetOptions {
   port?: unknown;
   host?: unknown;
   token?: unknown;
@@ -18,38 +18,16 @@ interface InstallOptions extends TargetOptions {
   timeout?: unknown;
 }
 
-const CONFIG_OPTION = ['--config <path>', 'Config file (default: $XOPC_CONFIG or ~/.xopc/config.json)'] as const;
-const TIMEOUT_OPTION = ['--timeout <ms>', 'How long to wait for /health after starting (0: do not wait)', { default: 15000 }] as const;
-
-/** `xopc gateway install | service-start | service-status | uninstall` (SPEC 7). */
-export function registerService(cli: CAC): void {
-  cli
-    .command('install', 'Install the gateway as a service that starts at login (systemd user unit, LaunchAgent, Task Scheduler)')
-    .option('--port <port>', 'Gateway port (default: the config, else 18790)')
-    .option('--host <host>', 'Bind address (default: the config, else 0.0.0.0)')
-    .option('--token <token>', 'Auth token: stored in the config file (0600), never in the service definition')
-    .option('--runtime <runtime>', 'node: run `node <cli.js>`; binary: run the `xopc` executable on PATH', { default: 'node' })
-    .option(...CONFIG_OPTION)
-    .option(...TIMEOUT_OPTION)
-    .action((options: InstallOptions) => install(options));
-
-  cli
-    .command('service-start', 'Start the installed service through the service manager')
-    .option(...TIMEOUT_OPTION)
-    .action((options: { timeout?: unknown }) => serviceStart(options));
-
-  cli
-    .command('service-status', 'Show the installed service: state, pid, command line, URL')
-    .option('--json', 'Print the same data as JSON')
-    .option(...CONFIG_OPTION)
-    .action((options: TargetOptions & { json?: boolean }) => serviceStatus(options));
-
-  cli
-    .command('uninstall', 'Stop and remove the service (the config and its token are kept)')
-    .action(() => uninstall());
+export interface ServiceStartOptions {
+  timeout?: unknown;
 }
 
-async function install(options: InstallOptions): Promise<number> {
+export interface ServiceStatusOptions extends TargetOptions {
+  json?: boolean;
+}
+
+/** `xopc gateway install` (SPEC 7): writes the service definition, enables and starts it. */
+export async function install(options: InstallOptions): Promise<number> {
   const runtime = parseRuntime(options.runtime);
   const port = intOption('port', options.port, 1, 65535);
   const host = options.host === undefined ? undefined : stringOption('host', options.host);
@@ -94,7 +72,8 @@ async function install(options: InstallOptions): Promise<number> {
   return reportServing(manager, { host: spec.host, port: spec.port, lockFile: lockPath(configPath) }, timeoutMs);
 }
 
-async function serviceStart(options: { timeout?: unknown }): Promise<number> {
+/** `xopc gateway service-start`: starts the installed service and waits for /health. */
+export async function serviceStart(options: ServiceStartOptions): Promise<number> {
   const timeoutMs = intOption('timeout', options.timeout, 0, 600_000) ?? 0;
   const manager = createServiceManager(process.platform, defaultManagerDeps());
   const before = await manager.status();
@@ -106,7 +85,8 @@ async function serviceStart(options: { timeout?: unknown }): Promise<number> {
   return reportServing(manager, { host, port, lockFile: lockPath(view.configPath, view.env) }, timeoutMs);
 }
 
-async function serviceStatus(options: TargetOptions & { json?: boolean }): Promise<number> {
+/** `xopc gateway service-status`: the installed service as the manager and the lock see it. */
+export async function serviceStatus(options: ServiceStatusOptions): Promise<number> {
   const manager = createServiceManager(process.platform, defaultManagerDeps());
   const status = await manager.status();
   const args = status.definition?.args ?? [];
@@ -145,7 +125,8 @@ async function serviceStatus(options: TargetOptions & { json?: boolean }): Promi
   return status.state === 'running' ? EXIT.OK : EXIT.NOT_RUNNING;
 }
 
-async function uninstall(): Promise<number> {
+/** `xopc gateway uninstall`: stops the service and removes what `install` created. */
+export async function uninstall(): Promise<number> {
   const manager = createServiceManager(process.platform, defaultManagerDeps());
   const result = await manager.uninstall();
   for (const path of result.removed) console.log(`🗑️  Removed ${path}`);

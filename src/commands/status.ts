@@ -1,9 +1,8 @@
-import type { CAC } from 'cac';
 import { maskToken } from '../config.js';
 import { EXIT } from '../cli-error.js';
 import { gatewayUrl, loadTargetConfig, probeHealth, resolveTarget, type TargetOptions } from './common.js';
 
-interface StatusOptions extends TargetOptions {
+export interface StatusOptions extends TargetOptions {
   json?: boolean;
 }
 
@@ -11,63 +10,57 @@ interface StatusOptions extends TargetOptions {
  * `xopc gateway status`: running (exit 0), not running or stale lock (exit 3), or alive
  * but not answering on its port (exit 1).
  */
-export function registerStatus(cli: CAC): void {
-  cli
-    .command('status', 'Show whether the gateway is running')
-    .option('--json', 'Print the status as JSON')
-    .option('--config <path>', 'Config file (default: $XOPC_CONFIG or ~/.xopc/config.json)')
-    .action(async (options: StatusOptions) => {
-      const target = resolveTarget(options);
-      const { lock } = target;
-      const print = (json: Record<string, unknown>, text: string[]) => console.log(options.json ? JSON.stringify(json, null, 2) : text.join('\n'));
+export async function showStatus(options: StatusOptions): Promise<number> {
+  const target = resolveTarget(options);
+  const { lock } = target;
+  const print = (json: Record<string, unknown>, text: string[]) => console.log(options.json ? JSON.stringify(json, null, 2) : text.join('\n'));
 
-      if (lock.state === 'free') {
-        print({ state: 'stopped', running: false, lockPath: target.lockPath }, ['⭕ Gateway is not running', '', '   Start it with: xopc gateway']);
-        return EXIT.NOT_RUNNING;
-      }
-      if (lock.state === 'stale') {
-        print(
-          { state: 'stale', running: false, pid: lock.info?.pid ?? null, reason: lock.reason, lockPath: target.lockPath },
-          [`⚠️  Gateway is not running: stale lock (${lock.reason})`, `   Lock: ${target.lockPath}`, '   The next `xopc gateway` takes it over.'],
-        );
-        return EXIT.NOT_RUNNING;
-      }
-      const info = lock.info;
-      const host = info.host ?? '0.0.0.0';
-      const port = info.port ?? 0;
-      const url = gatewayUrl(host, port);
-      const health = port ? await probeHealth(host, port) : null;
-      let token: string | null = null;
-      try {
-        token = loadTargetConfig(target).config.gateway.auth.token;
-      } catch {
-        /* a broken config must not hide the status */
-      }
-      if (!health) {
-        print(
-          { state: 'unresponsive', running: true, pid: info.pid, workerPid: info.workerPid ?? null, port, url },
-          [`⚠️  Gateway process ${info.pid} is alive but not answering on ${url}/health`, '   Stop it with: xopc gateway stop --force'],
-        );
-        return EXIT.FAILURE;
-      }
-      print(
-        { state: 'running', running: true, pid: info.pid, workerPid: info.workerPid ?? null, host, port, url, uptime: health.uptime, token: maskToken(token), configPath: info.configPath, restart: (info as { restart?: unknown }).restart ?? null },
-        [
-          '✅ Gateway is running',
-          '',
-          `   Port: ${port}`,
-          `   PID: ${info.pid} (worker ${info.workerPid ?? '-'})`,
-          `   Uptime: ${health.uptime}s`,
-          '',
-          '🌐 Access:',
-          `   URL: ${url}`,
-          `   Token: ${maskToken(token)} (print it with: xopc gateway token)`,
-          '',
-          '📝 Management:',
-          '   xopc gateway stop      # stop the gateway',
-          '   xopc gateway restart   # restart the gateway',
-        ],
-      );
-      return EXIT.OK;
-    });
+  if (lock.state === 'free') {
+    print({ state: 'stopped', running: false, lockPath: target.lockPath }, ['⭕ Gateway is not running', '', '   Start it with: xopc gateway']);
+    return EXIT.NOT_RUNNING;
+  }
+  if (lock.state === 'stale') {
+    print(
+      { state: 'stale', running: false, pid: lock.info?.pid ?? null, reason: lock.reason, lockPath: target.lockPath },
+      [`⚠️  Gateway is not running: stale lock (${lock.reason})`, `   Lock: ${target.lockPath}`, '   The next `xopc gateway` takes it over.'],
+    );
+    return EXIT.NOT_RUNNING;
+  }
+  const info = lock.info;
+  const host = info.host ?? '0.0.0.0';
+  const port = info.port ?? 0;
+  const url = gatewayUrl(host, port);
+  const health = port ? await probeHealth(host, port) : null;
+  let token: string | null = null;
+  try {
+    token = loadTargetConfig(target).config.gateway.auth.token;
+  } catch {
+    /* a broken config must not hide the status */
+  }
+  if (!health) {
+    print(
+      { state: 'unresponsive', running: true, pid: info.pid, workerPid: info.workerPid ?? null, port, url },
+      [`⚠️  Gateway process ${info.pid} is alive but not answering on ${url}/health`, '   Stop it with: xopc gateway stop --force'],
+    );
+    return EXIT.FAILURE;
+  }
+  print(
+    { state: 'running', running: true, pid: info.pid, workerPid: info.workerPid ?? null, host, port, url, uptime: health.uptime, token: maskToken(token), configPath: info.configPath, restart: (info as { restart?: unknown }).restart ?? null },
+    [
+      '✅ Gateway is running',
+      '',
+      `   Port: ${port}`,
+      `   PID: ${info.pid} (worker ${info.workerPid ?? '-'})`,
+      `   Uptime: ${health.uptime}s`,
+      '',
+      '🌐 Access:',
+      `   URL: ${url}`,
+      `   Token: ${maskToken(token)} (print it with: xopc gateway token)`,
+      '',
+      '📝 Management:',
+      '   xopc gateway stop      # stop the gateway',
+      '   xopc gateway restart   # restart the gateway',
+    ],
+  );
+  return EXIT.OK;
 }

@@ -1,11 +1,11 @@
-import type { CAC } from 'cac';
 import { removeStaleLock } from '../lock.js';
 import { isRunning, signal, waitForExit } from '../proc.js';
 import { CliError, EXIT } from '../cli-error.js';
-import { intOption, resolveTarget, type TargetOptions } from './common.js';
+import { resolveTarget, type TargetOptions } from './common.js';
+import { intOption } from './options.js';
 import { deliver } from './deliver.js';
 
-interface StopOptions extends TargetOptions {
+export interface StopOptions extends TargetOptions {
   force?: boolean;
   timeout?: string | number;
 }
@@ -13,52 +13,45 @@ interface StopOptions extends TargetOptions {
 const DEFAULT_TIMEOUT_MS = 5000;
 
 /** `xopc gateway stop`: SIGTERM and wait (default 5 s), then SIGKILL; `--force` kills at once. */
-export function registerStop(cli: CAC): void {
-  cli
-    .command('stop', 'Stop the running gateway (SIGTERM, wait, then SIGKILL)')
-    .option('--force', 'SIGKILL at once, no graceful drain')
-    .option('--timeout <ms>', 'How long to wait for a graceful stop before SIGKILL (default 5000)')
-    .option('--config <path>', 'Config file (default: $XOPC_CONFIG or ~/.xopc/config.json)')
-    .action(async (options: StopOptions) => {
-      const timeoutMs = intOption('timeout', options.timeout, 0, 3_600_000) ?? DEFAULT_TIMEOUT_MS;
-      const target = resolveTarget(options);
-      const { lock } = target;
-      if (lock.state === 'free') {
-        console.log('Gateway is not running.');
-        return EXIT.OK;
-      }
-      if (lock.state === 'stale') {
-        removeStaleLock(target.lockPath);
-        console.log(`Gateway is not running (removed a stale lock: ${lock.reason}).`);
-        return EXIT.OK;
-      }
-      const { pid, workerPid } = lock.info;
-      const service = (lock.info as { service?: string | null }).service ?? null;
-      if (service && !options.force && (await stopThroughManager(service, pid, timeoutMs))) return EXIT.OK;
-      if (service) console.log(`⚠️  This gateway runs under a service manager (${service}), which may start it again; stop it with the manager's own command.`);
-      const started = Date.now();
-      if (options.force) {
-        signal(pid, 'SIGKILL');
-        if (workerPid) signal(workerPid, 'SIGKILL');
-      } else {
-        await deliver(target, lock.info, 'stop');
-      }
-      let graceful = await waitForExit(pid, options.force ? 2000 : timeoutMs);
-      if (!graceful) {
-        console.log(`Gateway (pid ${pid}) did not stop within ${timeoutMs} ms: sending SIGKILL.`);
-        signal(pid, 'SIGKILL');
-        if (workerPid) signal(workerPid, 'SIGKILL');
-        graceful = false;
-        if (!(await waitForExit(pid, 2000))) throw new CliError(`Gateway (pid ${pid}) is still running after SIGKILL.`);
-      }
-      // A worker whose supervisor died exits by itself within a second; make sure.
-      if (workerPid && isRunning(workerPid) && !(await waitForExit(workerPid, 2000))) signal(workerPid, 'SIGKILL');
-      // After SIGKILL nobody removed the lock: it is stale now, clear it.
-      if (!graceful || options.force) removeStaleLock(target.lockPath);
-      const ms = Date.now() - started;
-      console.log(options.force ? `✅ Gateway killed (pid ${pid}).` : graceful ? `✅ Gateway stopped (pid ${pid}, ${ms} ms).` : `✅ Gateway killed after the timeout (pid ${pid}).`);
-      return EXIT.OK;
-    });
+export async function stopGateway(options: StopOptions): Promise<number> {
+  const timeoutMs = intOption('timeout', options.timeout, 0, 3_600_000) ?? DEFAULT_TIMEOUT_MS;
+  const target = resolveTarget(options);
+  const { lock } = target;
+  if (lock.state === 'free') {
+    console.log('Gateway is not running.');
+    return EXIT.OK;
+  }
+  if (lock.state === 'stale') {
+    removeStaleLock(target.lockPath);
+    console.log(`Gateway is not running (removed a stale lock: ${lock.reason}).`);
+    return EXIT.OK;
+  }
+  const { pid, workerPid } = lock.info;
+  const service = (lock.info as { service?: string | null }).service ?? null;
+  if (service && !options.force && (await stopThroughManager(service, pid, timeoutMs))) return EXIT.OK;
+  if (service) console.log(`⚠️  This gateway runs under a service manager (${service}), which may start it again; stop it with the manager's own command.`);
+  const started = Date.now();
+  if (options.force) {
+    signal(pid, 'SIGKILL');
+    if (workerPid) signal(workerPid, 'SIGKILL');
+  } else {
+    await deliver(target, lock.info, 'stop');
+  }
+  let graceful = await waitForExit(pid, options.force ? 2000 : timeoutMs);
+  if (!graceful) {
+    console.log(`Gateway (pid ${pid}) did not stop within ${timeoutMs} ms: sending SIGKILL.`);
+    signal(pid, 'SIGKILL');
+    if (workerPid) signal(workerPid, 'SIGKILL');
+    graceful = false;
+    if (!(await waitForExit(pid, 2000))) throw new CliError(`Gateway (pid ${pid}) is still running after SIGKILL.`);
+  }
+  // A worker whose supervisor died exits by itself within a second; make sure.
+  if (workerPid && isRunning(workerPid) && !(await waitForExit(workerPid, 2000))) signal(workerPid, 'SIGKILL');
+  // After SIGKILL nobody removed the lock: it is stale now, clear it.
+  if (!graceful || options.force) removeStaleLock(target.lockPath);
+  const ms = Date.now() - started;
+  console.log(options.force ? `✅ Gateway killed (pid ${pid}).` : graceful ? `✅ Gateway stopped (pid ${pid}, ${ms} ms).` : `✅ Gateway killed after the timeout (pid ${pid}).`);
+  return EXIT.OK;
 }
 
 /**
