@@ -30,7 +30,10 @@ export interface MessageServiceOptions {
 }
 
 export interface MessageService {
-  /** Async: checks the request, answers a message_id, then runs the turn and delivers the reply in the background. */
+  /**
+   * Async: checks the request, answers a message_id, then runs the turn and delivers the
+   * reply in the background. BUSY when this worker already holds MAX_BACKLOG such messages.
+   */
   accept(request: MessageRequest, idempotencyKey?: string): Promise<{ messageId: string }>;
   /** Sync: runs the turn and delivers the reply; CHANNEL_ERROR when delivery fails (the reply stays in the session). */
   send(request: MessageRequest, idempotencyKey?: string): Promise<{ messageId: string; reply: string }>;

@@ -9,7 +9,10 @@ import type { MessageRequest } from './message-service.js';
  * before the answer, so a worker that dies (crash, kill -9, a drain cut short) does not
  * lose them: the worker that owns background services answers what dead workers left.
  * One file per message; `answered` records that the turn is in the session and only the
- * delivery is left, so a replay does not run the turn twice.
+ * delivery is left, so a replay does not run the turn twice. A kill between the session
+ * write and `markAnswered` leaves no `answered`: the replay then finds the turn in the
+ * session by its message id (TurnRecord.ref), so the answer itself is the durable fact.
+ * A kill after delivery but before `remove` makes the replay deliver the reply again.
  */
 export interface PendingMessage {
   messageId: string;
