@@ -1,4 +1,14 @@
-import { Cron } from 'croner';
+import { createRequire } from 'node:module';
+import type { Cron, CronOptions } from 'croner';
+
+// croner loads on first use (a job created, listed or scheduled), not while the worker
+// starts: a gateway without cron jobs never needs it. require() keeps the callers synchronous.
+const requireModule = createRequire(import.meta.url);
+let CronConstructor: typeof Cron | undefined;
+function newCron(pattern: string, options: CronOptions): Cron {
+  CronConstructor ??= (requireModule('croner') as typeof import('croner')).Cron;
+  return new CronConstructor(pattern, options);
+}
 
 /**
  * When a job fires, computed by croner: 5-field expressions (minute precision), 6-field
@@ -41,7 +51,7 @@ export function cronTiming(expression: string, timeZone: string): Timing {
   }
   let cron: Cron;
   try {
-    cron = new Cron(expression, { timezone: timeZone, mode: '5-or-6-parts', paused: true });
+    cron = newCron(expression, { timezone: timeZone, mode: '5-or-6-parts', paused: true });
   } catch (err) {
     const reason = (err as Error).message.replace(/^CronPattern:\s*/, '');
     throw new TimingError(`Invalid cron expression "${clip(expression)}": ${reason} (use 5 fields "minute hour day month weekday", or 6 with seconds first)`);
@@ -85,7 +95,7 @@ export function parseAt(text: string, timeZone: string): Date {
   }
   if (Number.isNaN(Date.parse(iso))) throw new TimingError(`Invalid "at" time "${clip(text)}"`);
   try {
-    const once = new Cron(iso, { timezone: timeZone, paused: true }).getOnce();
+    const once = newCron(iso, { timezone: timeZone, paused: true }).getOnce();
     if (once && !Number.isNaN(once.getTime())) return once;
   } catch {
     /* reported below */
