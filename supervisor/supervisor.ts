@@ -5,7 +5,7 @@ import { ensureToken, loadConfig, type ConfigFlags } from '../src/config.js';
 import { EXIT } from '../src/cli-error.js';
 import { HANDOVER_ENV, LISTEN_FD_ENV, isMessage, type HandoverMessage } from '../src/ipc.js';
 import { acquireLock, lockInfoForSelf, releaseLock, writeLockInfo, type LockInfo } from '../src/lock.js';
-import { createLogger } from '../src/logger.js';
+import { createLogger } from './logger.js';
 import { createPrettyFormatter } from '../src/log-format.js';
 import { lockPath as lockPathFor } from '../src/paths.js';
 import { resolveLogFile } from '../src/log-file.js';
@@ -89,7 +89,7 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
     maxFiles: config.logging.maxFiles,
     terminal: copyLogsToStdout ? { write: writeOut, format } : undefined,
   });
-  const logger = createLogger('supervisor', config.logging.level, sink);
+  const logger = createLogger(config.logging.level, sink);
   const lockFile = lockPathFor(options.configPath);
   const mode = restartMode(env);
   const drainMs = config.gateway.drainTimeoutMs;
@@ -137,7 +137,10 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
   const openControl = async (): Promise<void> => {
     const path = controlPath(options.configPath);
     try {
-      control = await startControlServer(path, () => workerConfig.gateway.auth.token, { stop: () => onStop('SIGTERM'), restart: () => onRestart() }, logger);
+      const server = await startControlServer(path, () => workerConfig.gateway.auth.token, { stop: () => onStop('SIGTERM'), restart: () => onRestart() }, logger);
+      // A stop that came in while it opened has closed what there was to close.
+      if (phase === 'stopping') return server.close();
+      control = server;
       updateLock({ control: path });
     } catch (err) {
       logger.warn({ err, path }, 'control channel unavailable: stop and restart work by signal only');
@@ -147,7 +150,6 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
     control?.close();
     control = null;
   };
-  if (ownsLock) await openControl();
 
   // 3. Workers.
   const crashPolicy = createCrashPolicy();
@@ -396,6 +398,8 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
   const early = signalsBeforeReady.splice(0);
   if (early.length > 0) void shutdown(early.includes('now') ? 130 : EXIT.OK, 'signal during start-up', early.includes('now'));
   else void bringUp(startWorker(ownsBackground));
+  // After the worker is on its way: its start-up is the longer wait.
+  if (ownsLock) await openControl();
 
   const code = await finished;
   sink.close();

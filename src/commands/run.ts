@@ -1,4 +1,4 @@
-import { runSupervisor } from '../../supervisor/supervisor.js';
+import { setFlagsFromString } from 'node:v8';
 import { configPath as resolveConfigPath } from '../paths.js';
 import { intOption } from './options.js';
 
@@ -12,15 +12,18 @@ export interface RunOptions {
 
 /** `xopc gateway`: runs the gateway in the foreground; this process becomes the supervisor. */
 export async function runGateway(options: RunOptions): Promise<never> {
-  const code = await runSupervisor({
-    configPath: resolveConfigPath(options.config),
-    flags: {
-      port: intOption('port', options.port, 0, 65535),
-      host: options.host,
-      token: options.token === undefined ? undefined : String(options.token),
-    },
-    force: Boolean(options.force),
-  });
+  const flags = {
+    port: intOption('port', options.port, 0, 65535),
+    host: options.host,
+    token: options.token === undefined ? undefined : String(options.token),
+  };
+  // The supervisor runs for days but does little per event (a log line, a worker message):
+  // V8's optimizing compiler would only add its own code and output to the process's
+  // memory (~3.5 MB, measured). Set before the supervisor's modules load, whose loading is
+  // what would otherwise get hot enough to be optimized.
+  setFlagsFromString('--no-opt');
+  const { runSupervisor } = await import('../../supervisor/supervisor.js');
+  const code = await runSupervisor({ configPath: resolveConfigPath(options.config), flags, force: Boolean(options.force) });
   // Workers and timers are gone; leave now rather than wait for stray handles.
   process.exit(code);
 }
