@@ -1,5 +1,6 @@
-import { closeSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import lockfile from 'lockfile';
 import { fsyncDir } from './atomic-write.js';
 import { isRunning, processStartTime } from './proc.js';
 
@@ -22,11 +23,9 @@ export type LockState =
   | { state: 'held'; info: LockInfo }
   | { state: 'stale'; info: LockInfo | null; reason: string };
 
-// A lock file that exists but is still empty is being created right now (created
-// exclusively first, then the JSON is written); it is only treated as stale after this long.
+// A lock file that exists but is still empty is being created right now (lockfile
+// creates it, then we write the JSON); it is only treated as stale after this long.
 const EMPTY_LOCK_GRACE_MS = 2000;
-// A takeover guard older than this was left by a takeover that crashed half-way.
-const TAKEOVER_GUARD_STALE_MS = 5000;
 
 /** Reads the lock and judges it: free, held by a live owner, or stale (dead or reused pid, garbage). */
 export function readLock(path: string): LockState {
@@ -64,7 +63,7 @@ export type AcquireResult =
   | { ok: false; holder: LockInfo };
 
 /**
- * Creates the lock exclusively (O_EXCL) and writes our JSON into it.
+ * Creates the lock exclusively (the `lockfile` package, O_EXCL) and writes our JSON into it.
  * A stale lock is removed and taken over, under a second short-lived lock so two starters
  * cannot both delete and re-create it.
  */
@@ -73,7 +72,7 @@ export function acquireLock(path: string, info: LockInfo): AcquireResult {
   let tookOver: { info: LockInfo | null; reason: string } | null = null;
   for (let attempt = 0; attempt < 5; attempt++) {
     try {
-      createExclusive(path);
+      lockfile.lockSync(path);
       writeLockInfo(path, info);
       return { ok: true, tookOver };
     } catch (err) {
@@ -98,53 +97,19 @@ export function acquireLock(path: string, info: LockInfo): AcquireResult {
 
 function removeIfStillStale(path: string, seen: LockState & { state: 'stale' }): boolean {
   const guard = `${path}.takeover`;
-  if (!takeGuard(guard)) return false; // someone else is taking it over right now
+  try {
+    // stale: a takeover that crashed half-way must not block forever.
+    lockfile.lockSync(guard, { stale: 5000 });
+  } catch {
+    return false; // someone else is taking it over right now
+  }
   try {
     const again = readLock(path);
     if (again.state !== 'stale' || again.info?.pid !== seen.info?.pid) return false;
-    removeFile(path);
+    lockfile.unlockSync(path);
     return true;
   } finally {
-    removeFile(guard);
-  }
-}
-
-function takeGuard(guard: string): boolean {
-  try {
-    createExclusive(guard);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') return false;
-  }
-  try {
-    // A takeover that crashed half-way must not block forever.
-    if (Date.now() - statSync(guard).ctimeMs <= TAKEOVER_GUARD_STALE_MS) return false;
-    removeFile(guard);
-    createExclusive(guard);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Lock files this process created and has not removed yet: removed when it exits. */
-const created = new Set<string>();
-let removeAtExit = false;
-
-/** Creates `path` exclusively (O_EXCL; EEXIST when it exists) and removes it at exit unless removed before. */
-function createExclusive(path: string): void {
-  closeSync(openSync(path, 'wx', 0o600));
-  if (!removeAtExit) process.once('exit', () => created.forEach(removeFile));
-  removeAtExit = true;
-  created.add(path);
-}
-
-function removeFile(path: string): void {
-  created.delete(path);
-  try {
-    unlinkSync(path);
-  } catch {
-    /* already gone */
+    lockfile.unlockSync(guard);
   }
 }
 
@@ -156,11 +121,11 @@ export function writeLockInfo(path: string, info: LockInfo): void {
   fsyncDir(dirname(path));
 }
 
-/** Removes the lock if this process owns it (it is also removed when the process exits). */
+/** Removes the lock if this process owns it (lockfile also removes it when the process exits). */
 export function releaseLock(path: string, ownerPid = process.pid): void {
   const current = readLock(path);
   if (current.state !== 'free' && current.info && current.info.pid !== ownerPid && current.state === 'held') return;
-  removeFile(path);
+  lockfile.unlockSync(path);
 }
 
 /** The lock payload for this process. */
@@ -175,6 +140,6 @@ function sleepSync(ms: number): void {
 /** Removes the lock unless a live gateway holds it (after its owner died or was killed). */
 export function removeStaleLock(path: string): boolean {
   if (readLock(path).state === 'held') return false;
-  removeFile(path);
+  lockfile.unlockSync(path);
   return true;
 }
