@@ -1,133 +1,146 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+// valibot rather than zod: the supervisor and every CLI command load this file, and zod
+// costs them ~14 MB of RSS and ~70 ms of start-up where valibot costs ~1 MB and ~5 ms.
+import * as v from 'valibot';
 import { writeFileAtomic } from './atomic-write.js';
 import { ConfigError } from './config-error.js';
-import { array, boolean, either, integer, Invalid, looseObject, nullable, oneOf, record, string, withDefault, type Infer } from './validator.js';
 
 export { ConfigError };
 
-const id = string({ pattern: /^[a-z0-9_-]{1,64}$/, message: 'must match [a-z0-9_-]{1,64}' });
-const nonEmpty = string({ min: 1 });
-const nullableString = withDefault(nullable(nonEmpty), null);
-const nullableUrl = withDefault(nullable(string({ url: true })), null);
+const idPattern = /^[a-z0-9_-]{1,64}$/;
+const SECRET_KEY = /(token|apiKey|secret)$/i;
+const nonEmptyString = v.pipe(v.string(), v.minLength(1));
+const nullableString = v.optional(v.nullable(nonEmptyString), null);
+const int = (min: number, max: number = Number.MAX_SAFE_INTEGER) => v.pipe(v.number(), v.integer(), v.minValue(min), v.maxValue(max));
+const url = v.pipe(v.string(), v.url());
 
-// An object's default `{}` goes through its validator, so the defaults of its keys apply.
-const gatewaySchema = looseObject({
-  host: withDefault(nonEmpty, '0.0.0.0'),
-  port: withDefault(integer(0, 65535), 18790),
-  auth: withDefault(looseObject({ token: withDefault(nullable(string({ min: 16, message: 'must be at least 16 characters' })), null) }), {}),
-  drainTimeoutMs: withDefault(integer(0, 600_000), 5000),
-  bodyLimit: withDefault(either(string({ pattern: /^\d+(\.\d+)?\s*(b|kb|mb|gb)?$/i }), integer(1), 'must be a size such as "1mb" or a number of bytes'), '1mb'),
-  cors: withDefault(looseObject({ origins: withDefault(array(nonEmpty), []) }), {}),
+// Objects are "loose": keys we do not know are kept, so a newer config survives an older gateway.
+// An object's default `{}` goes through its schema, so the defaults of its keys apply.
+const gatewaySchema = v.looseObject({
+  host: v.optional(nonEmptyString, '0.0.0.0'),
+  port: v.optional(int(0, 65535), 18790),
+  auth: v.optional(v.looseObject({ token: v.optional(v.nullable(v.pipe(v.string(), v.minLength(16, 'must be at least 16 characters'))), null) }), {}),
+  drainTimeoutMs: v.optional(int(0, 600_000), 5000),
+  bodyLimit: v.optional(v.union([v.pipe(v.string(), v.regex(/^\d+(\.\d+)?\s*(b|kb|mb|gb)?$/i, 'must be a size such as "1mb"')), int(1)], 'must be a size such as "1mb" or a number of bytes'), '1mb'),
+  cors: v.optional(v.looseObject({ origins: v.optional(v.array(nonEmptyString), []) }), {}),
 });
 
-const agentSchema = looseObject({
-  id,
-  enabled: withDefault(boolean(), true),
+const agentSchema = v.looseObject({
+  id: v.pipe(v.string(), v.regex(idPattern, 'must match [a-z0-9_-]{1,64}')),
+  enabled: v.optional(v.boolean(), true),
   model: nullableString,
   systemPrompt: nullableString,
 });
 
-const agentsSchema = looseObject({
-  default: withDefault(nullable(id), 'main'),
-  defaults: withDefault(looseObject({
-    model: withDefault(nonEmpty, 'openai/gpt-4o-mini'),
+const agentsSchema = v.looseObject({
+  default: v.optional(v.nullable(v.pipe(v.string(), v.regex(idPattern, 'must match [a-z0-9_-]{1,64}'))), 'main'),
+  defaults: v.optional(v.looseObject({
+    model: v.optional(nonEmptyString, 'openai/gpt-4o-mini'),
     /** Bound on one model call (the whole streamed answer), in ms. */
-    timeoutMs: withDefault(integer(1), 60_000),
+    timeoutMs: v.optional(int(1), 60_000),
     /** Model calls per turn; a turn that still wants tools after this many fails. */
-    maxSteps: withDefault(integer(1, 100), 8),
+    maxSteps: v.optional(int(1, 100), 8),
     /** Retries the provider SDK makes on 429/5xx/connection errors, inside timeoutMs. */
-    maxRetries: withDefault(integer(0, 10), 2),
+    maxRetries: v.optional(int(0, 10), 2),
     /** At least this many of the latest session messages are sent as context (whole turns). */
-    contextMessages: withDefault(integer(1, 10_000), 40),
+    contextMessages: v.optional(int(1, 10_000), 40),
     /** Longest accepted user message, in characters. */
-    maxMessageChars: withDefault(integer(1, 10_000_000), 100_000),
+    maxMessageChars: v.optional(int(1, 10_000_000), 100_000),
   }), {}),
-  list: withDefault(array(agentSchema), [{ id: 'main', enabled: true, model: null, systemPrompt: null }]),
+  list: v.optional(v.array(agentSchema), [{ id: 'main', enabled: true, model: null, systemPrompt: null }]),
 });
 
 /** Wire protocols a provider can speak; `api` picks one for servers the model catalog does not know. */
 export const PROVIDER_APIS = ['openai-completions', 'openai-responses', 'anthropic-messages', 'google-generative-ai', 'mistral-conversations'] as const;
 
-const providerSchema = looseObject({
+const providerSchema = v.looseObject({
   apiKey: nullableString,
-  baseUrl: nullableUrl,
+  baseUrl: v.optional(v.nullable(url), null),
   /** Default: the catalog's protocol for known providers, `openai-completions` for any other (Ollama, vLLM, LM Studio, LiteLLM). */
-  api: withDefault(nullable(oneOf(PROVIDER_APIS)), null),
+  api: v.optional(v.nullable(v.picklist(PROVIDER_APIS)), null),
 });
 
 /** Bounded retries with exponential backoff (delays double from minDelayMs up to maxDelayMs, with jitter). */
 function retrySchema(defaults: { attempts: number; minDelayMs: number; maxDelayMs: number }) {
-  return withDefault(looseObject({
+  return v.optional(v.looseObject({
     /** Tries in all, the first one included. */
-    attempts: withDefault(integer(1, 20), defaults.attempts),
-    minDelayMs: withDefault(integer(0, 600_000), defaults.minDelayMs),
-    maxDelayMs: withDefault(integer(0, 600_000), defaults.maxDelayMs),
+    attempts: v.optional(int(1, 20), defaults.attempts),
+    minDelayMs: v.optional(int(0, 600_000), defaults.minDelayMs),
+    maxDelayMs: v.optional(int(0, 600_000), defaults.maxDelayMs),
   }), {});
 }
 
-const telegramSchema = looseObject({
-  enabled: withDefault(boolean(), false),
-  token: nullableString,
-  /** Usernames (with or without @) or numeric user/chat ids; empty lets everyone in (a warning is logged). */
-  allowFrom: withDefault(array(either(nonEmpty, integer(Number.MIN_SAFE_INTEGER), 'must be a username or a numeric id')), []),
-  apiRoot: nullableUrl,
-  mode: withDefault(oneOf(['polling', 'webhook']), 'polling'),
-  /** Telegram's secret_token: 1-256 of [A-Za-z0-9_-], checked against X-Telegram-Bot-Api-Secret-Token. */
-  webhookSecret: withDefault(nullable(string({ pattern: /^[A-Za-z0-9_-]{1,256}$/, message: 'must be 1-256 characters of [A-Za-z0-9_-]' })), null),
-  /** Public URL of /api/webhook/telegram; when set, the gateway registers it with setWebhook. */
-  webhookUrl: nullableUrl,
-  /** Long-poll timeout passed to getUpdates. */
-  pollTimeoutSeconds: withDefault(integer(0, 50), 25),
-  /** Least time between two getUpdates calls when the last one brought nothing (servers that do not long-poll). */
-  pollIntervalMs: withDefault(integer(0, 60_000), 200),
-  sendRetry: retrySchema({ attempts: 3, minDelayMs: 500, maxDelayMs: 5000 }),
-}, [
-  (telegram) => (telegram.enabled && !telegram.token ? ['token', 'required when channels.telegram.enabled is true'] : null),
-  (telegram) => (telegram.enabled && telegram.mode === 'webhook' && !telegram.webhookSecret ? ['webhookSecret', 'required when channels.telegram.mode is "webhook" (it authenticates Telegram\'s calls)'] : null),
-]);
+const telegramSchema = v.pipe(
+  v.looseObject({
+    enabled: v.optional(v.boolean(), false),
+    token: nullableString,
+    /** Usernames (with or without @) or numeric user/chat ids; empty lets everyone in (a warning is logged). */
+    allowFrom: v.optional(v.array(v.union([nonEmptyString, v.pipe(v.number(), v.integer())], 'must be a username or a numeric id')), []),
+    apiRoot: v.optional(v.nullable(url), null),
+    mode: v.optional(v.picklist(['polling', 'webhook']), 'polling'),
+    /** Telegram's secret_token: 1-256 of [A-Za-z0-9_-], checked against X-Telegram-Bot-Api-Secret-Token. */
+    webhookSecret: v.optional(v.nullable(v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{1,256}$/, 'must be 1-256 characters of [A-Za-z0-9_-]'))), null),
+    /** Public URL of /api/webhook/telegram; when set, the gateway registers it with setWebhook. */
+    webhookUrl: v.optional(v.nullable(url), null),
+    /** Long-poll timeout passed to getUpdates. */
+    pollTimeoutSeconds: v.optional(int(0, 50), 25),
+    /** Least time between two getUpdates calls when the last one brought nothing (servers that do not long-poll). */
+    pollIntervalMs: v.optional(int(0, 60_000), 200),
+    sendRetry: retrySchema({ attempts: 3, minDelayMs: 500, maxDelayMs: 5000 }),
+  }),
+  v.forward(v.check((telegram) => !telegram.enabled || Boolean(telegram.token), 'required when channels.telegram.enabled is true'), ['token']),
+  v.forward(
+    v.check((telegram) => !telegram.enabled || telegram.mode !== 'webhook' || Boolean(telegram.webhookSecret), 'required when channels.telegram.mode is "webhook" (it authenticates Telegram\'s calls)'),
+    ['webhookSecret'],
+  ),
+);
 
-const webhookChannelSchema = looseObject({
-  enabled: withDefault(boolean(), false),
-  /** HMAC-SHA256 key for inbound signatures and signed replies. */
-  secret: nullableString,
-  /** Where replies are POSTed; without it replies stay in the session. */
-  replyUrl: nullableUrl,
-  /** One reply POST may take this long before it counts as failed. */
-  replyTimeoutMs: withDefault(integer(100, 300_000), 10_000),
-  replyRetry: retrySchema({ attempts: 5, minDelayMs: 1000, maxDelayMs: 30_000 }),
-}, [(webhook) => (webhook.enabled && !webhook.secret ? ['secret', 'required when channels.webhook.enabled is true (it signs and verifies webhooks)'] : null)]);
+const webhookChannelSchema = v.pipe(
+  v.looseObject({
+    enabled: v.optional(v.boolean(), false),
+    /** HMAC-SHA256 key for inbound signatures and signed replies. */
+    secret: nullableString,
+    /** Where replies are POSTed; without it replies stay in the session. */
+    replyUrl: v.optional(v.nullable(url), null),
+    /** One reply POST may take this long before it counts as failed. */
+    replyTimeoutMs: v.optional(int(100, 300_000), 10_000),
+    replyRetry: retrySchema({ attempts: 5, minDelayMs: 1000, maxDelayMs: 30_000 }),
+  }),
+  v.forward(v.check((webhook) => !webhook.enabled || Boolean(webhook.secret), 'required when channels.webhook.enabled is true (it signs and verifies webhooks)'), ['secret']),
+);
 
-const channelsSchema = looseObject({
-  telegram: withDefault(telegramSchema, {}),
-  webhook: withDefault(webhookChannelSchema, {}),
+const channelsSchema = v.looseObject({
+  telegram: v.optional(telegramSchema, {}),
+  webhook: v.optional(webhookChannelSchema, {}),
 });
 
-const loggingSchema = looseObject({
-  level: withDefault(oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal']), 'info'),
+const loggingSchema = v.looseObject({
+  level: v.optional(v.picklist(['trace', 'debug', 'info', 'warn', 'error', 'fatal']), 'info'),
   file: nullableString,
-  maxSizeBytes: withDefault(integer(1024), 10 * 1024 * 1024),
-  maxFiles: withDefault(integer(1, 100), 5),
+  maxSizeBytes: v.optional(int(1024), 10 * 1024 * 1024),
+  maxFiles: v.optional(int(1, 100), 5),
 });
 
-const schema = looseObject({
-  gateway: withDefault(gatewaySchema, {}),
-  agents: withDefault(agentsSchema, {}),
-  providers: withDefault(record(providerSchema), {}),
-  channels: withDefault(channelsSchema, {}),
-  logging: withDefault(loggingSchema, {}),
+const schema = v.looseObject({
+  gateway: v.optional(gatewaySchema, {}),
+  agents: v.optional(agentsSchema, {}),
+  providers: v.optional(v.record(v.string(), providerSchema), {}),
+  channels: v.optional(channelsSchema, {}),
+  logging: v.optional(loggingSchema, {}),
 });
 
-export type Config = Infer<typeof schema>;
+export type Config = v.InferOutput<typeof schema>;
 
 /** Validates a config object: fills in defaults, keeps unknown keys, fails with a ConfigError naming the first invalid key. */
 export function parseConfig(input: unknown, source = 'config'): Config {
-  try {
-    return schema(input);
-  } catch (err) {
-    if (!(err instanceof Invalid)) throw err;
-    throw new ConfigError(`Invalid ${source}: ${err.path.join('.') || '(root)'}: ${err.message}`);
-  }
+  const result = v.safeParse(schema, input);
+  if (result.success) return result.output;
+  const issue = result.issues[0];
+  const key = v.getDotPath(issue) || '(root)';
+  // valibot's messages quote the value they received; a secret's value must not reach the terminal or the log.
+  const message = SECRET_KEY.test(key) ? issue.message.replace(/(:| but) received .*$/i, '') : issue.message;
+  throw new ConfigError(`Invalid ${source}: ${key}: ${message}`);
 }
 
 /** `configSchema.parse(value)`, the name callers that hold a config object (tests, fixtures) use. */
