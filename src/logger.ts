@@ -15,7 +15,6 @@ export const REDACT_PATHS = [
 /**
  * The root logger of one process. `process` tags every line so the supervisor's and the
  * worker's lines can be told apart in the shared log file; components take children.
- * The supervisor writes the same lines without pino (supervisor/logger.ts, tested equal).
  */
 export function createLogger(processName: 'supervisor' | 'worker' | 'cli', level: LevelWithSilent, destination: DestinationStream): Logger {
   return pino(

@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { chmodSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import type { ControlCommand, ControlRequest, ControlResponse } from '../src/control.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../src/logger.js';
 
 // A request is one short JSON line; anything longer is not ours.
 const MAX_REQUEST_BYTES = 4096;

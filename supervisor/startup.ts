@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../src/config.js';
 import { CliError, EXIT } from '../src/cli-error.js';
 import { acquireLock, lockInfoForSelf, readLock, type LockInfo } from '../src/lock.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../src/logger.js';
 import { legacyPidFile } from '../src/paths.js';
 import { bindListenSocket, BindError, type ListenSocket } from './listen-socket.js';
 import { portOwners, terminateProcesses, waitForPortFree } from './port.js';

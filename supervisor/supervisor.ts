@@ -5,7 +5,7 @@ import { ensureToken, loadConfig, type ConfigFlags } from '../src/config.js';
 import { EXIT } from '../src/cli-error.js';
 import { HANDOVER_ENV, LISTEN_FD_ENV, isMessage, type HandoverMessage } from '../src/ipc.js';
 import { acquireLock, lockInfoForSelf, releaseLock, writeLockInfo, type LockInfo } from '../src/lock.js';
-import { createLogger } from './logger.js';
+import { createLogger } from '../src/logger.js';
 import { createPrettyFormatter } from '../src/log-format.js';
 import { lockPath as lockPathFor } from '../src/paths.js';
 import { resolveLogFile } from '../src/log-file.js';
@@ -89,7 +89,7 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
     maxFiles: config.logging.maxFiles,
     terminal: copyLogsToStdout ? { write: writeOut, format } : undefined,
   });
-  const logger = createLogger(config.logging.level, sink);
+  const logger = createLogger('supervisor', config.logging.level, sink);
   const lockFile = lockPathFor(options.configPath);
   const mode = restartMode(env);
   const drainMs = config.gateway.drainTimeoutMs;

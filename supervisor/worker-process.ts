@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { isMessage, WORKER_OPTIONS_ENV, type SupervisorToWorker, type WorkerOptions, type WorkerToSupervisor } from '../src/ipc.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../src/logger.js';
 import type { LogSink } from './log-sink.js';
 
 /** online -> ready -> draining -> dead, as in Node's cluster. */
