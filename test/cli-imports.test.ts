@@ -48,7 +48,7 @@ test('`xopc gateway logs` loads neither the supervisor, the service managers, th
   assert.deepEqual(urls.filter((url) => /\/(service|log-follow|lock)\b/.test(url)), []);
 });
 
-test('the supervisor loads no worker module, and none of the worker's packages', async (t) => {
+test('the supervisor loads no worker module, and none of the worker packages', async (t) => {
   const home = tempHome();
   t.after(() => removeHome(home));
   const urls = await importsOf(home, ['gateway', '--port', '0', '--host', '127.0.0.1'], /Gateway listening/);
