@@ -22,6 +22,8 @@ const gatewaySchema = v.looseObject({
   port: v.optional(int(0, 65535), 18790),
   auth: v.optional(v.looseObject({ token: v.optional(v.nullable(v.pipe(v.string(), v.minLength(16, 'must be at least 16 characters'))), null) }), {}),
   drainTimeoutMs: v.optional(int(0, 600_000), 5000),
+  /** Async POST /api/message: accepted, unanswered messages one worker holds before answering BUSY. */
+  maxPendingMessages: v.optional(int(1, 100_000), 64),
   bodyLimit: v.optional(v.union([v.pipe(v.string(), v.regex(/^\d+(\.\d+)?\s*(b|kb|mb|gb)?$/i, 'must be a size such as "1mb"')), int(1)], 'must be a size such as "1mb" or a number of bytes'), '1mb'),
   cors: v.optional(v.looseObject({ origins: v.optional(v.array(nonEmptyString), []) }), {}),
 });

@@ -2,12 +2,19 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { MAX_BACKLOG } from '../worker/messages/message-service.js';
+import { parseConfig } from '../src/config.js';
 import { removeHome, startGateway, tempHome, waitUntil } from './helpers/gateway.js';
 import { chatRule, completion, startMockLlm } from './helpers/mock-llm.js';
 
-// Back-pressure on async POST /api/message: a worker holds at most MAX_BACKLOG messages
-// accepted but not yet answered; beyond that it answers 503 BUSY and accepts nothing.
+// Back-pressure on async POST /api/message: a worker holds at most
+// gateway.maxPendingMessages messages accepted but not yet answered; beyond that it
+// answers 503 BUSY and accepts nothing. The test sets a small limit; the default is 64.
+const MAX_BACKLOG = 12;
+
+test('gateway.maxPendingMessages defaults to 64', () => {
+  assert.equal(parseConfig({}).gateway.maxPendingMessages, 64);
+});
+
 test(`POST /api/message answers BUSY beyond ${MAX_BACKLOG} waiting messages; what it rejects leaves no trace, what it accepts is answered`, { timeout: 90_000 }, async () => {
   // Every answer streams 160 characters, one every 50 ms: no turn ends within 8 s of its
   // start, so the backlog filled below stays full while the test looks at it.
@@ -16,6 +23,7 @@ test(`POST /api/message answers BUSY beyond ${MAX_BACKLOG} waiting messages; wha
   const gateway = await startGateway({
     home,
     config: {
+      gateway: { maxPendingMessages: MAX_BACKLOG },
       agents: { defaults: { model: 'mock/backlog', maxRetries: 0, timeoutMs: 30_000 } },
       providers: { mock: { baseUrl: mock.baseUrl, apiKey: 'mock-key' } },
     },

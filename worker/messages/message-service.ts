@@ -32,7 +32,7 @@ export interface MessageServiceOptions {
 export interface MessageService {
   /**
    * Async: checks the request, answers a message_id, then runs the turn and delivers the
-   * reply in the background. BUSY when this worker already holds MAX_BACKLOG such messages.
+   * reply in the background. BUSY when this worker already holds `gateway.maxPendingMessages` such messages.
    */
   accept(request: MessageRequest, idempotencyKey?: string): Promise<{ messageId: string }>;
   /** Sync: runs the turn and delivers the reply; CHANNEL_ERROR when delivery fails (the reply stays in the session). */
@@ -49,11 +49,6 @@ export interface MessageService {
 // How often the background owner looks for async messages left by workers that died.
 const REPLAY_INTERVAL_MS = 5000;
 
-// Async messages one worker holds accepted but not yet answered and delivered. Beyond
-// it POST /api/message answers BUSY: a backlog the agent cannot work off only grows
-// (under load the gateway accepted about twice what it answered), and every entry is a
-// pending file, a queued turn and memory.
-export const MAX_BACKLOG = 64;
 // Retry-After of a BUSY answer: about one turn of a slow model, which frees a slot.
 const BUSY_RETRY_AFTER_S = 5;
 
@@ -69,6 +64,11 @@ const FOREIGN_POLL_MS = 250;
  */
 export function createMessageService(options: MessageServiceOptions): MessageService {
   const { config, agent, channels, idempotency, pending } = options;
+  // `gateway.maxPendingMessages` (64): async messages one worker holds accepted but not
+  // yet answered and delivered. Beyond it POST /api/message answers BUSY: a backlog the
+  // agent cannot work off only grows (under load the gateway accepted about twice what
+  // it answered), and every entry is a pending file, a queued turn and memory.
+  const maxBacklog = config.gateway.maxPendingMessages;
   let closing = false;
   let replayTimer: NodeJS.Timeout | null = null;
   let replaying: Promise<void> | null = null;
@@ -146,9 +146,9 @@ export function createMessageService(options: MessageServiceOptions): MessageSer
         if (!claim.claimed) return { messageId: checkFingerprint(claim.record, 'async', request).messageId };
       }
       // Checked after the last await and before add(): nothing can slip in between.
-      if (background.size >= MAX_BACKLOG) {
+      if (background.size >= maxBacklog) {
         if (key) await idempotency.release(key).catch((err: unknown) => logger.warn({ err, messageId }, 'could not release an idempotency key'));
-        throw busy();
+        throw busy(maxBacklog);
       }
       // Written down (fsync'd) before the 202: a worker that dies now leaves it to the next one.
       pending.add({ messageId, request, idempotencyKey: key });
@@ -280,8 +280,8 @@ function checkFingerprint(record: IdempotencyRecord, mode: 'async' | 'sync', req
   return record;
 }
 
-function busy(): ApiError {
-  const err = apiError('BUSY', `Too many messages waiting to be answered (${MAX_BACKLOG}); nothing was accepted, retry in ${BUSY_RETRY_AFTER_S} s`);
+function busy(limit: number): ApiError {
+  const err = apiError('BUSY', `Too many messages waiting to be answered (${limit}); nothing was accepted, retry in ${BUSY_RETRY_AFTER_S} s`);
   err.headers['Retry-After'] = String(BUSY_RETRY_AFTER_S);
   return err;
 }
