@@ -1,6 +1,7 @@
 import type Koa from 'koa';
 import { parseSize } from '../../src/size.js';
 import { apiError } from './errors.js';
+import { loadOnce } from './lazy-routes.js';
 
 export interface JsonBodyOptions {
   /** `gateway.bodyLimit`: "1mb", "512kb" or a number of bytes. */
@@ -30,29 +31,22 @@ export interface JsonBody {
 export function createJsonBody(options: JsonBodyOptions): JsonBody {
   const limitBytes = parseSize(options.limit);
   const limitText = typeof options.limit === 'string' ? options.limit : `${limitBytes} bytes`;
-  let parser: Promise<Koa.Middleware> | undefined;
-  const loadParser = (): Promise<Koa.Middleware> => {
-    parser ??= import('koa-bodyparser').then(
-      ({ default: bodyParser }) => bodyParser({
-        enableTypes: ['json'],
-        jsonLimit: String(limitBytes),
-        strict: true,
-        detectJSON: (ctx) => isJson(ctx),
-      }),
-      (err: unknown) => {
-        parser = undefined;
-        throw err;
-      },
-    );
-    return parser;
-  };
+  const parser = loadOnce(async () => {
+    const { default: bodyParser } = await import('koa-bodyparser');
+    return bodyParser({
+      enableTypes: ['json'],
+      jsonLimit: String(limitBytes),
+      strict: true,
+      detectJSON: (ctx) => isJson(ctx),
+    });
+  });
 
   const middleware: Koa.Middleware = async function jsonBody(ctx, next) {
     if (METHODS_WITH_BODY.has(ctx.method) && hasBody(ctx) && !isJson(ctx)) {
       const type = ctx.get('content-type');
       throw apiError('INVALID_REQUEST', `Content-Type must be application/json (got ${type ? `"${clip(type)}"` : 'none'})`);
     }
-    const parse = await loadParser();
+    const parse = await parser.get();
     let parsed = false;
     try {
       await parse(ctx, async () => {
@@ -65,13 +59,7 @@ export function createJsonBody(options: JsonBodyOptions): JsonBody {
     // try so that a route's errors are not mistaken for body errors.
     if (parsed) await next();
   };
-  return {
-    middleware,
-    preload: () => loadParser().then(
-      () => undefined,
-      () => undefined,
-    ),
-  };
+  return { middleware, preload: parser.preload };
 }
 
 function translate(err: unknown, limitText: string): Error {

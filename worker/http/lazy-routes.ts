@@ -19,25 +19,34 @@ export interface Routes {
  */
 export function lazyRoutes(prefixes: string[], load: () => Promise<Routes>): Routes {
   const lowered = prefixes.map((prefix) => prefix.toLowerCase());
-  let loading: Promise<RoutesMiddleware> | undefined;
-  const loaded = (): Promise<RoutesMiddleware> => {
-    loading ??= load().then(
-      (routes) => routes.routes(),
-      (err: unknown) => {
-        loading = undefined;
-        throw err;
-      },
-    );
-    return loading;
-  };
+  const routes = loadOnce(async () => (await load()).routes());
   const middleware: RoutesMiddleware = async (ctx, next) => {
     const path = ctx.path.toLowerCase();
     if (!lowered.some((prefix) => path.startsWith(prefix))) return next();
-    return (await loaded())(ctx, next);
+    return (await routes.get())(ctx, next);
+  };
+  return { routes: () => middleware, preload: routes.preload };
+}
+
+/** A module-backed value loaded on first use: one shared load; a failed load is forgotten, so the next use tries again. */
+export interface LoadOnce<T> {
+  get(): Promise<T>;
+  /** Starts loading now; resolves when loaded or failed (the failure is left to the next `get`). */
+  preload(): Promise<void>;
+}
+
+export function loadOnce<T>(load: () => Promise<T>): LoadOnce<T> {
+  let loading: Promise<T> | undefined;
+  const get = (): Promise<T> => {
+    loading ??= load().catch((err: unknown) => {
+      loading = undefined;
+      throw err;
+    });
+    return loading;
   };
   return {
-    routes: () => middleware,
-    preload: () => loaded().then(
+    get,
+    preload: () => get().then(
       () => undefined,
       () => undefined,
     ),
