@@ -210,11 +210,16 @@ export function writeConfigFile(path: string, raw: Record<string, unknown>): voi
   writeFileAtomic(path, JSON.stringify(raw, null, 2) + '\n', 0o600);
 }
 
-/** Masks a token for display: first 8 and last 8 characters. */
+/**
+ * Masks a token for display: never more than a quarter of it shows (an eighth from each
+ * end, at most 4 characters each), so a shoulder-surfer or a pasted `status` cannot
+ * narrow it down to a guessable rest.
+ */
 export function maskToken(token: string | null | undefined): string {
   if (!token) return '(none)';
-  if (token.length <= 16) return `${token.slice(0, 2)}...${token.slice(-2)}`;
-  return `${token.slice(0, 8)}...${token.slice(-8)}`;
+  const shown = Math.min(4, Math.floor(token.length / 8));
+  if (shown === 0) return '...';
+  return `${token.slice(0, shown)}...${token.slice(-shown)}`;
 }
 
 function readRawConfig(path: string): Record<string, unknown> {
