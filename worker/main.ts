@@ -7,6 +7,7 @@ import { isMessage, type SupervisorToWorker, type WorkerOptions, type WorkerToSu
 import { createApp } from './app.js';
 import { createFeatures, type Features } from './features.js';
 import { createDrainableServer, type DrainableServer } from './http-server.js';
+import { createProxyTrust } from './http/client-address.js';
 import { createPipeDestination } from './log-destination.js';
 
 // When the supervisor dies (even by SIGKILL) the IPC channel closes: a worker never
@@ -119,7 +120,18 @@ async function main(): Promise<void> {
     logger = createLogger('worker', config.logging.level, destination);
     features = await createFeatures({ config, logger, stateDir: stateDir() });
     const app = createApp({ config, logger, logFile: resolveLogFile(config.logging, options.configPath), startedAt, routers: features.routers });
-    http = createDrainableServer(app.callback());
+    const { gateway } = config;
+    const log = logger;
+    http = createDrainableServer(app.callback(), {
+      headersTimeoutMs: gateway.headersTimeoutMs,
+      requestTimeoutMs: gateway.requestTimeoutMs,
+      idleTimeoutMs: gateway.idleTimeoutMs,
+      maxConnections: gateway.maxConnections,
+      maxConnectionsPerAddress: gateway.maxConnectionsPerAddress,
+      exempt: createProxyTrust(gateway.trustedProxies),
+      onCapReached: ({ address, open, scope }) =>
+        log.warn({ address, open, scope }, scope === 'total' ? `gateway.maxConnections (${open}) reached: new connections are closed at once` : `${address} holds gateway.maxConnectionsPerAddress (${open}) connections: its new ones are closed at once`),
+    });
     await http.listen(options.listenFd);
     const address = http.server.address();
     // The socket must be the one the supervisor bound; anything else is a bug upstream.
