@@ -126,8 +126,10 @@ const telegramSchema = v.pipe(
 const webhookChannelSchema = v.pipe(
   v.looseObject({
     enabled: v.optional(v.boolean(), false),
-    /** HMAC-SHA256 key for inbound signatures and signed replies. */
-    secret: nullableString,
+    /** HMAC-SHA256 key for inbound signatures and signed replies; `whsec_<base64>` is read as Standard Webhooks secrets are. */
+    secret: v.optional(v.nullable(v.pipe(nonEmptyString, v.check((secret) => !secret.startsWith('whsec_') || /^whsec_[A-Za-z0-9+/]+={0,2}$/.test(secret), 'a "whsec_" secret must be base64 after the prefix'))), null),
+    /** Also accept (and send) the body-only `X-Xopc-Signature`, which has no delivery id or time and so no replay protection. */
+    legacySignature: v.optional(v.boolean(), false),
     /** Where replies are POSTed; without it replies stay in the session. */
     replyUrl: v.optional(v.nullable(url), null),
     /** One reply POST may take this long before it counts as failed. */
