@@ -153,21 +153,20 @@ export function createWebhookChannel(options: WebhookChannelOptions): Channel {
     },
   };
 
+  /** Validates an authenticated inbound call and queues its turn; answers 202 with the message id. */
   async function accept(request: WebhookRequest): Promise<WebhookResponse> {
-    {
-      const parsed = inboundSchema.safeParse(request.body);
-      if (!parsed.success) throw apiError('INVALID_REQUEST', parsed.error.issues[0]!.message);
-      const { chat_id: chatId, content, sender } = parsed.data.data;
-      const messageId = newMessageId();
-      outstanding += 1;
-      void chats.run(chatId, () => answer(messageId, chatId, content, sender))
-        .catch((err: unknown) => logger.error({ err, messageId }, 'webhook message handling failed unexpectedly'))
-        .finally(() => {
-          outstanding -= 1;
-          settled.emit('settled');
-        });
-      return { status: 202, body: { status: 'ok', message_id: messageId } };
-    }
+    const parsed = inboundSchema.safeParse(request.body);
+    if (!parsed.success) throw apiError('INVALID_REQUEST', parsed.error.issues[0]!.message);
+    const { chat_id: chatId, content, sender } = parsed.data.data;
+    const messageId = newMessageId();
+    outstanding += 1;
+    void chats.run(chatId, () => answer(messageId, chatId, content, sender))
+      .catch((err: unknown) => logger.error({ err, messageId }, 'webhook message handling failed unexpectedly'))
+      .finally(() => {
+        outstanding -= 1;
+        settled.emit('settled');
+      });
+    return { status: 202, body: { status: 'ok', message_id: messageId } };
   }
 }
 
