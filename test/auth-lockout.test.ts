@@ -51,7 +51,7 @@ async function start(gateway: Record<string, unknown> = {}) {
   };
 }
 
-test('processes on this machine are exempt by default: wrong tokens never lock the owner out', async () => {
+test('processes on this machine are exempt by default: wrong tokens never lock the owner out', { timeout: 30_000 }, async () => {
   const app = await start();
   try {
     for (let i = 0; i < MAX_FAILURES * 4; i++) assert.equal(await app.get(WRONG), 401);
@@ -62,7 +62,7 @@ test('processes on this machine are exempt by default: wrong tokens never lock t
   }
 });
 
-test('with gateway.auth.lockoutLoopback, loopback is locked out too, and the lockout is a warn line naming the address', async () => {
+test('with gateway.auth.lockoutLoopback, loopback is locked out too, and the lockout is a warn line naming the address', { timeout: 30_000 }, async () => {
   const app = await start({ auth: { lockoutLoopback: true } });
   try {
     for (let i = 0; i < MAX_FAILURES; i++) assert.equal(await app.get(WRONG), 401);
@@ -76,7 +76,7 @@ test('with gateway.auth.lockoutLoopback, loopback is locked out too, and the loc
   }
 });
 
-test('a proxy on this machine that is not trusted does not make its outside clients exempt', async () => {
+test('a proxy on this machine that is not trusted does not make its outside clients exempt', { timeout: 30_000 }, async () => {
   const app = await start();
   try {
     const relayed = { 'x-forwarded-for': '203.0.113.9' };
@@ -88,7 +88,7 @@ test('a proxy on this machine that is not trusted does not make its outside clie
   }
 });
 
-test('behind a trusted proxy, clients are told apart by X-Forwarded-For, and what they write into it is ignored', async () => {
+test('behind a trusted proxy, clients are told apart by X-Forwarded-For, and what they write into it is ignored', { timeout: 30_000 }, async () => {
   const app = await start({ trustedProxies: ['127.0.0.0/8'] });
   try {
     for (let i = 0; i < MAX_FAILURES; i++) assert.equal(await app.get(WRONG, { 'x-forwarded-for': '203.0.113.5' }), 401);
@@ -115,7 +115,7 @@ test('resolveClient walks X-Forwarded-For from the right, through trusted hops o
   assert.equal(resolveClient('10.0.0.2', undefined, trusted), '10.0.0.2');
 });
 
-test('bad webhook signatures count toward the lockout', async () => {
+test('bad webhook signatures count toward the lockout', { timeout: 30_000 }, async () => {
   const app = await start({ auth: { lockoutLoopback: true } });
   try {
     for (let i = 0; i < MAX_FAILURES; i++) assert.equal(await app.webhook('bad'), 401);

@@ -102,7 +102,7 @@ function sign(raw: string, id: string, at = new Date()): Record<string, string> 
 
 const body = (chat: string, content: string) => JSON.stringify({ event: 'message', data: { chat_id: chat, content } });
 
-describe('webhook deliveries are run once per webhook-id', () => {
+describe('webhook deliveries are run once per webhook-id', { timeout: 60_000 }, () => {
   let mock: MockLlm;
   let receiver: Awaited<ReturnType<typeof startReceiver>>;
   let home: string;
@@ -183,7 +183,7 @@ describe('webhook deliveries are run once per webhook-id', () => {
   });
 });
 
-describe('the legacy X-Xopc-Signature', () => {
+describe('the legacy X-Xopc-Signature', { timeout: 30_000 }, () => {
   let mock: MockLlm;
   let receiver: Awaited<ReturnType<typeof startReceiver>>;
   const homes: string[] = [];
