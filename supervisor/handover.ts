@@ -31,7 +31,6 @@ export function waitForHandover(child: ChildProcess, cmd: HandoverMessage['cmd']
   });
 }
 
-
 /** Old side: answers the new supervisor's `handover-secrets-request` with the flags kept out of its argv. */
 export function answerSecretsRequests(child: ChildProcess, token: string | null): void {
   child.on('message', (message: unknown) => {

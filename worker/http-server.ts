@@ -45,8 +45,6 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
 };
 
 interface ConnectionState {
-  /** The client's address as counted by the per-address cap (clientKey). */
-  key: string;
   active: number;
   /** Responses in progress, to turn keep-alive off when a drain starts mid-request. */
   responses: Set<ServerResponse>;
@@ -135,7 +133,9 @@ export function createDrainableServer(handler: (req: IncomingMessage, res: Serve
     socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${head ? '' : body}`);
   });
 
+  // Caps reached and not yet left (client keys, and TOTAL), so each is logged once.
   const capped = new Set<string>();
+  const TOTAL = '(total)';
   server.on('connection', (socket: Socket) => {
     const address = socket.remoteAddress ?? 'unknown';
     const key = clientKey(address);
@@ -146,15 +146,15 @@ export function createDrainableServer(handler: (req: IncomingMessage, res: Serve
     const overTotal = connections.size >= limits.maxConnections;
     if (overTotal || (!exempt && open >= limits.maxConnectionsPerAddress)) {
       const scope = overTotal ? 'total' : 'address';
-      if (!capped.has(scope === 'total' ? '' : key)) {
-        capped.add(scope === 'total' ? '' : key);
+      if (!capped.has(overTotal ? TOTAL : key)) {
+        capped.add(overTotal ? TOTAL : key);
         limits.onCapReached?.({ address, open: scope === 'total' ? connections.size : open, scope });
       }
       socket.destroy();
       return;
     }
     perAddress.set(key, open + 1);
-    connections.set(socket, { key, active: 0, responses: new Set(), served: 0, lastActivity: Date.now(), lastRequestBytes: 0 });
+    connections.set(socket, { active: 0, responses: new Set(), served: 0, lastActivity: Date.now(), lastRequestBytes: 0 });
     socket.once('close', () => {
       const state = connections.get(socket);
       if (state?.idleTimer) clearTimeout(state.idleTimer);
@@ -163,7 +163,7 @@ export function createDrainableServer(handler: (req: IncomingMessage, res: Serve
       if (left > 0) perAddress.set(key, left);
       else perAddress.delete(key);
       capped.delete(key);
-      if (connections.size < limits.maxConnections) capped.delete('');
+      if (connections.size < limits.maxConnections) capped.delete(TOTAL);
       if (connections.size === 0) onEmpty?.();
     });
   });
