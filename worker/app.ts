@@ -6,9 +6,10 @@ import { createJsonBody } from './http/body.js';
 import { createCors } from './http/cors.js';
 import { createErrorMiddleware, handleAppError } from './http/error-middleware.js';
 import { apiError } from './http/errors.js';
-import type { Routes } from './http/lazy-routes.js';
+import { lazyRoutes, type Routes } from './http/lazy-routes.js';
 import { createAuthFailureLimiter, type AuthFailureLimiterOptions } from './http/rate-limit.js';
 import { createRequestLog } from './http/request-log.js';
+import { createUiStatic } from './http/ui-static.js';
 import { createHealthRouter } from './routes/health.js';
 import { createLogsRouter } from './routes/logs.js';
 
@@ -23,6 +24,10 @@ export interface AppOptions {
   routers?: Routes[];
   /** Failed-auth lockout numbers; tests shrink them. Defaults: 10 in 60 s, 5 min lockout. */
   authLimits?: AuthFailureLimiterOptions;
+  /** Aborted when the worker starts draining: open-ended streams (the live log) end then. */
+  draining?: AbortSignal;
+  /** The folder the web page is served from (default: dist/ui). */
+  uiRoot?: string;
 }
 
 /**
@@ -39,7 +44,14 @@ export function createApp(options: AppOptions): Koa {
   app.on('error', handleAppError(logger));
   if (!config.gateway.auth.token) logger.warn('No gateway token configured; every /api request will be refused');
 
-  const routers: Routes[] = [createLogsRouter({ logFile: options.logFile, maxFiles: config.logging.maxFiles }), ...(options.routers ?? [])];
+  const logs = { logFile: options.logFile, maxFiles: config.logging.maxFiles };
+  const draining = options.draining ?? new AbortController().signal;
+  const routers: Routes[] = [
+    // Before GET /api/logs/:anything could ever match it; loads the file follower on first use.
+    lazyRoutes(['/api/logs/stream'], async () => (await import('./routes/logs-stream.js')).createLogsStreamRouter({ ...logs, draining })),
+    createLogsRouter(logs),
+    ...(options.routers ?? []),
+  ];
   const jsonBody = createJsonBody({ limit: config.gateway.bodyLimit });
 
   app.use(createErrorMiddleware());
@@ -47,6 +59,7 @@ export function createApp(options: AppOptions): Koa {
   app.use(createRequestLog(logger));
   app.use(createCors({ origins: config.gateway.cors.origins }));
   app.use(createHealthRouter({ startedAt: options.startedAt ?? Date.now() }).routes());
+  app.use(createUiStatic({ root: options.uiRoot }));
   app.use(createBearerAuth({ token: config.gateway.auth.token, limiter: createAuthFailureLimiter(options.authLimits) }));
   app.use(jsonBody.middleware);
   for (const router of routers) app.use(router.routes());
