@@ -48,7 +48,7 @@ export class XopcApp extends XopcElement {
     window.addEventListener('hashchange', this.readView);
     this.readView();
     const stored = localStorage.getItem(TOKEN_KEY);
-    if (stored) void this.signIn(stored);
+    if (stored) this.signIn(stored);
   }
 
   override disconnectedCallback(): void {
@@ -62,31 +62,40 @@ export class XopcApp extends XopcElement {
     document.title = `${VIEW_TITLES[this.view]} · xopc`;
   };
 
-  private async signIn(token: string): Promise<void> {
-    const api = createApiClient({
+  /**
+   * Shows the views at once (the chat box must not wait for a round trip) and checks the
+   * token with GET /api/status meanwhile: a refused token goes back to sign-in with the reason.
+   */
+  private signIn(token: string): void {
+    this.api = createApiClient({
       token,
       onAuthFailure: (reason) => this.signOut(reason),
       onNetworkError: () => this.startReconnecting(),
       onReachable: () => (this.connection = 'up'),
     });
-    try {
-      this.status = await api.get<GatewayStatus>('/api/status');
-    } catch (err) {
-      // A refused token has already signed out with its reason.
-      const code = (err as { code?: string }).code;
-      if (code === 'NETWORK') this.reason = 'The gateway cannot be reached; try again once it runs.';
-      else if (code === 'RATE_LIMITED') this.reason = `Locked out after too many failed sign-in attempts from this address: retry in ${(err as { retryAfter?: number }).retryAfter ?? '?'} s.`;
-      else if (code !== 'UNAUTHORIZED') this.reason = `Sign-in failed: ${(err as Error).message}`;
-      return;
-    }
     localStorage.setItem(TOKEN_KEY, token);
-    this.api = api;
     this.token = token;
     this.reason = '';
+    void this.refreshStatus();
   }
 
-  private signOut(reason = ''): void {
-    localStorage.removeItem(TOKEN_KEY);
+  private async refreshStatus(): Promise<void> {
+    const api = this.api;
+    if (!api) return;
+    try {
+      const status = await api.get<GatewayStatus>('/api/status');
+      if (this.api === api) this.status = status;
+    } catch (err) {
+      // A refused token has already signed out with its reason; a gateway that is down is retried.
+      const code = (err as { code?: string }).code;
+      if (code === 'RATE_LIMITED') {
+        this.signOut(`Locked out after too many failed sign-in attempts from this address: retry in ${(err as { retryAfter?: number }).retryAfter ?? '?'} s.`, { keepToken: true });
+      }
+    }
+  }
+
+  private signOut(reason = '', { keepToken = false } = {}): void {
+    if (!keepToken) localStorage.removeItem(TOKEN_KEY);
     this.api = null;
     this.token = null;
     this.status = null;
@@ -101,7 +110,7 @@ export class XopcApp extends XopcElement {
       if (await healthy()) {
         this.reconnecting = false;
         this.connection = 'up';
-        this.dispatchEvent(new CustomEvent('xopc-reconnected', { bubbles: true }));
+        void this.refreshStatus();
         return;
       }
       setTimeout(() => void poll(), RECONNECT_POLL_MS);
@@ -111,7 +120,7 @@ export class XopcApp extends XopcElement {
 
   override render() {
     if (!this.token || !this.api) {
-      return html`<main id="main" class="sign-in-page"><xopc-sign-in .reason=${this.reason} @xopc-sign-in=${(e: CustomEvent<string>) => void this.signIn(e.detail)}></xopc-sign-in></main>`;
+      return html`<main id="main" class="sign-in-page"><xopc-sign-in .reason=${this.reason} @xopc-sign-in=${(e: CustomEvent<string>) => this.signIn(e.detail)}></xopc-sign-in></main>`;
     }
     return html`
       <header class="top">

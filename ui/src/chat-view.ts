@@ -45,7 +45,7 @@ export class XopcChatView extends XopcElement {
     super.connectedCallback();
     const agents = this.enabledAgents();
     const saved = localStorage.getItem(AGENT_KEY);
-    this.agentId = agents.find((agent) => agent === saved) ?? this.status?.agents.find((agent) => agent.default)?.id ?? agents[0] ?? 'main';
+    this.agentId = (agents.length === 0 ? saved : agents.find((agent) => agent === saved)) ?? this.status?.agents.find((agent) => agent.default)?.id ?? agents[0] ?? 'main';
     const session = localStorage.getItem(SESSION_KEY);
     if (session?.startsWith(`${this.agentId}:webchat:`)) void this.open(session);
     else this.newConversation();
@@ -55,6 +55,16 @@ export class XopcChatView extends XopcElement {
   override disconnectedCallback(): void {
     this.abort?.abort();
     super.disconnectedCallback();
+  }
+
+  protected override willUpdate(changed: PropertyValues<this>): void {
+    // The status (and so the list of agents) may arrive after the chat is shown.
+    const agents = this.enabledAgents();
+    if (changed.has('status') && agents.length > 0 && !agents.includes(this.agentId)) {
+      this.agentId = this.status?.agents.find((agent) => agent.default)?.id ?? agents[0]!;
+      this.newConversation();
+      void this.loadConversations();
+    }
   }
 
   protected override updated(changed: PropertyValues<this>): void {
@@ -123,6 +133,7 @@ export class XopcChatView extends XopcElement {
     let finished = false;
     try {
       for await (const event of this.api.stream('/api/agent', { body: { message, session: this.sessionKey }, signal: this.abort.signal })) {
+        if (event.event === 'open') continue;
         const data = JSON.parse(event.data) as { text?: string; reply?: string; error?: { code: string; message: string }; name?: string };
         if (event.event === 'delta') reply.text += data.text ?? '';
         else if (event.event === 'done') {
@@ -157,6 +168,7 @@ export class XopcChatView extends XopcElement {
           <h1 id="chat-title">Chat</h1>
           <label>Agent
             <select @change=${this.changeAgent} .value=${this.agentId}>
+              ${agents.length === 0 ? html`<option value=${this.agentId}>${this.agentId}</option>` : nothing}
               ${agents.map((id) => html`<option value=${id} ?selected=${id === this.agentId}>${id}</option>`)}
             </select>
           </label>
