@@ -8,10 +8,21 @@ const REFRESH_MS = 3000;
 const FIELDS = ['name', 'schedule', 'at', 'timezone', 'message', 'channel', 'chat_id', 'agentId'] as const;
 type Field = (typeof FIELDS)[number];
 
-/** The field an API validation message is about: it names it first (e.g. "schedule ..."). */
+// What the API's validation messages say about each field, first match wins.
+const FIELD_PATTERNS: Array<[Field, RegExp]> = [
+  ['schedule', /^schedule\b|cron expression/i],
+  ['at', /"at"|^at\b/i],
+  ['timezone', /time zone|^timezone\b/i],
+  ['chat_id', /^channel and chat_id|^chat_id\b/i],
+  ['channel', /^channel\b|^Channel "/],
+  ['message', /^message\b/i],
+  ['name', /^name\b/i],
+  ['agentId', /agent/i],
+];
+
+/** The form field an API validation message is about, or null for a message about the whole job. */
 function fieldOf(message: string): Field | null {
-  const lower = message.toLowerCase();
-  return FIELDS.find((field) => lower.startsWith(field.toLowerCase()) || lower.includes(`"${field.toLowerCase()}"`) || lower.includes(` ${field.toLowerCase()} `)) ?? null;
+  return FIELD_PATTERNS.find(([, pattern]) => pattern.test(message))?.[0] ?? null;
 }
 
 /** Cron jobs: list with next and last run, create, enable/disable, run now, delete, run history. */
@@ -93,7 +104,7 @@ export class XopcCronView extends XopcElement {
       await this.load();
     } catch (err) {
       const message = (err as { message?: string }).message ?? String(err);
-      const field = fieldOf(message) ?? (this.kind === 'at' && /time|past/i.test(message) ? 'at' : null);
+      const field = fieldOf(message);
       this.fieldError = { field, message: describeError(err) };
       await this.updateComplete;
       this.querySelector<HTMLElement>(field ? `#cron-${field}` : '#cron-form-error')?.focus();
