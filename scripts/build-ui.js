@@ -1,7 +1,7 @@
 // Bundles the web page (ui/) into dist/ui: index.html plus content-hashed assets, each
 // with precompressed .br and .gz copies that the worker serves as they are.
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
@@ -9,6 +9,8 @@ import { build } from 'esbuild';
 const root = new URL('..', import.meta.url).pathname;
 const out = join(root, 'dist/ui');
 const assets = join(out, 'assets');
+// Only this build's hashed files: older ones would be served forever and never cleaned.
+rmSync(out, { recursive: true, force: true });
 mkdirSync(assets, { recursive: true });
 
 const result = await build({

@@ -132,3 +132,48 @@ test('the page folder holds only the built page (no source maps or sources)', ()
   assert.deepEqual(names.filter((name) => /\.(map|ts)$/.test(name)), []);
   assert.ok(readFileSync(join(new URL('.', UI_DIR).pathname, 'index.html'), 'utf8').includes('/assets/main-'));
 });
+
+test('GET /api/logs/stream: the newest matching lines, then new ones as they are written; bad parameters are INVALID_REQUEST', async () => {
+  const bad = await fetch(gateway.url('/api/logs/stream?level=loud'), { headers: { authorization: `Bearer ${TOKEN}` } });
+  assert.equal(bad.status, 400);
+  assert.match(((await bad.json()) as any).error.message, /^level must be one of trace, debug, info/);
+  assert.equal((await fetch(gateway.url('/api/logs/stream'))).status, 401);
+
+  const abort = new AbortController();
+  const res = await fetch(gateway.url('/api/logs/stream?lines=5&q=marker-'), { headers: { authorization: `Bearer ${TOKEN}` }, signal: abort.signal });
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type')!, /^text\/event-stream/);
+  const marker = `/marker-${Date.now()}`;
+  await fetch(gateway.url(marker));
+  const reader = res.body!.getReader();
+  const decoder = new TextDecoder();
+  let text = '';
+  const deadline = Date.now() + 10_000;
+  while (!text.includes(marker) && Date.now() < deadline) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += decoder.decode(value, { stream: true });
+  }
+  abort.abort();
+  const events = text.split('\n\n').filter((block) => block.startsWith('event: entry'));
+  assert.ok(events.length >= 1, text);
+  const entry = JSON.parse(events.at(-1)!.split('\ndata: ')[1]!);
+  assert.equal(entry.path, marker, 'the request line, as a parsed entry');
+  assert.ok(events.every((block) => block.includes('marker-')), 'only lines matching q');
+});
+
+test('`xopc gateway dashboard --no-open` prints the URL with the token in its fragment; not running is exit 3', async () => {
+  const { runCli } = await import('./helpers/gateway.js');
+  const shown = await runCli(gateway.home, ['gateway', 'dashboard', '--no-open']);
+  assert.equal(shown.code, 0, shown.stderr);
+  assert.ok(shown.stdout.includes(`http://127.0.0.1:${gateway.port}/#token=${TOKEN}`), shown.stdout);
+  const { tempHome } = await import('./helpers/gateway.js');
+  const empty = tempHome();
+  try {
+    const stopped = await runCli(empty, ['gateway', 'dashboard', '--no-open']);
+    assert.equal(stopped.code, 3);
+    assert.match(stopped.stderr, /not running/);
+  } finally {
+    removeHome(empty);
+  }
+});

@@ -28,7 +28,7 @@ export function openDashboard(options: DashboardOptions, env: NodeJS.ProcessEnv 
     const opener = desktopOpener(url, env);
     if (opener) {
       // Best effort: a missing opener or a browser that fails to start is not our error.
-      const child = spawn(opener.command, opener.args, { detached: true, stdio: 'ignore' });
+      const child = spawn(opener.command, opener.args, { detached: true, stdio: 'ignore', windowsVerbatimArguments: process.platform === 'win32' });
       child.on('error', () => undefined);
       child.unref();
       console.log('   (opened in your browser)');
