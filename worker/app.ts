@@ -47,18 +47,19 @@ export function createApp(options: AppOptions): Koa {
   const logs = { logFile: options.logFile, maxFiles: config.logging.maxFiles };
   const draining = options.draining ?? new AbortController().signal;
   const routers: Routes[] = [
-    // Before GET /api/logs/:anything could ever match it; loads the file follower on first use.
+    // The file follower loads on the first stream request.
     lazyRoutes(['/api/logs/stream'], async () => (await import('./routes/logs-stream.js')).createLogsStreamRouter({ ...logs, draining })),
     createLogsRouter(logs),
     ...(options.routers ?? []),
   ];
+  const health = createHealthRouter({ startedAt: options.startedAt ?? Date.now() });
   const jsonBody = createJsonBody({ limit: config.gateway.bodyLimit });
 
   app.use(createErrorMiddleware());
   app.use(warmUpAfterFirstRequest(() => [jsonBody.preload(), ...routers.map((router) => router.preload?.())]));
   app.use(createRequestLog(logger));
   app.use(createCors({ origins: config.gateway.cors.origins }));
-  app.use(createHealthRouter({ startedAt: options.startedAt ?? Date.now() }).routes());
+  app.use(health.routes());
   app.use(createUiStatic({ root: options.uiRoot }));
   app.use(createBearerAuth({ token: config.gateway.auth.token, limiter: createAuthFailureLimiter(options.authLimits) }));
   app.use(jsonBody.middleware);

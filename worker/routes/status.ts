@@ -1,10 +1,11 @@
-import Router from '@koa/router';
 import * as v from 'valibot';
 import type { Config } from '../../src/config.js';
 import { VERSION } from '../../src/version.js';
 import { defaultAgentId } from '../agent/agents.js';
 import { createModelResolver } from '../agent/providers.js';
 import { ApiError } from '../http/errors.js';
+import type { Routes } from '../http/lazy-routes.js';
+import { route, routeGroup } from '../http/route.js';
 
 const AgentStatus = v.object({
   id: v.string(),
@@ -21,7 +22,7 @@ const AgentStatus = v.object({
 });
 
 /** What GET /api/status answers. */
-export const StatusResponse = v.object({
+const StatusResponse = v.object({
   status: v.literal('ok'),
   version: v.string(),
   node: v.string(),
@@ -36,15 +37,6 @@ export const StatusResponse = v.object({
   agents: v.array(AgentStatus),
 });
 
-/** The route's declaration, for the API document: method, path, input and what it answers. */
-export const statusRoute = {
-  method: 'GET',
-  path: '/api/status',
-  summary: 'Version, uptime, process ids, port, enabled channels and each agent\'s model provider',
-  query: null,
-  response: { status: 200, contentType: 'application/json', body: StatusResponse },
-} as const;
-
 export interface StatusRouterOptions {
   config: Config;
   /** ms since epoch when this worker started. */
@@ -58,11 +50,19 @@ export interface StatusRouterOptions {
 }
 
 /** `GET /api/status`: what the control page and scripts show about the running gateway. */
-export function createStatusRouter(options: StatusRouterOptions): Router {
+export function createStatusRouter(options: StatusRouterOptions): Routes {
   const { config } = options;
   const models = createModelResolver(config);
-  const router = new Router();
-  router.get(statusRoute.path, async (ctx) => {
+  const status = route({
+    operationId: 'gatewayStatus',
+    method: 'GET',
+    path: '/api/status',
+    tag: 'gateway',
+    summary: 'Version, uptime, process ids, address, enabled channels and each agent\'s model provider',
+    responses: { 200: { description: 'The running gateway', schema: StatusResponse } },
+    errors: [],
+    example: {},
+  }, async (ctx) => {
     const fallback = defaultAgentId(config);
     const agents = await Promise.all(config.agents.list.map(async (agent) => {
       const model = agent.model ?? config.agents.defaults.model;
@@ -90,5 +90,5 @@ export function createStatusRouter(options: StatusRouterOptions): Router {
     };
     ctx.body = body;
   });
-  return router;
+  return routeGroup([status]);
 }
