@@ -69,7 +69,7 @@ test('an unchanged page revalidates with 304', async () => {
 });
 
 test('the API keeps its JSON answers: unknown /api paths and unknown files are NOT_FOUND, no file escapes the folder', async () => {
-  for (const path of ['/api/nope', '/API/nope', '/nope.js', '/assets/nope-ABCDEFGH.js']) {
+  for (const path of ['/api/nope', '/API/nope', '/nope.js', '/assets/nope-ABCDEFGH.js', '/chat', '/assets/sub/dir.js']) {
     const res = await fetch(gateway.url(path), { headers: { authorization: `Bearer ${TOKEN}` } });
     assert.equal(res.status, 404, path);
     assert.equal(((await res.json()) as any).error.code, 'NOT_FOUND', path);

@@ -7,7 +7,7 @@ import { needsPackage } from './system-package.js';
 export const CHROMIUM = '/usr/bin/chromium';
 
 /** The `skip` option of every browser test: Chromium missing (outside CI) skips with how to install it. */
-export const needsChromium = (): false | string => needsPackage(CHROMIUM, 'chromium');
+export const needsChromium = (): false | string => needsPackage('chromium', 'chromium');
 
 /** One headless Chromium for a whole test file (starting one costs a second or two). */
 export function launchChromium(): Promise<Browser> {

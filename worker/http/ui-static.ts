@@ -34,8 +34,9 @@ const HASHED_ASSET = /^\/assets\/[^/]+-[A-Z0-9]{8,}\.[a-z0-9]+$/i;
 const IMMUTABLE = 'public, max-age=31536000, immutable';
 // The HTML names the current hashed files: always revalidated (a 304 when unchanged).
 const REVALIDATE = 'no-cache';
-// Paths the page never owns: the API keeps its JSON 404s and its own headers.
-const NOT_PAGE = /^\/+(api|health)(\/|$)/i;
+// The page's only paths (its views live in the URL's fragment): every other path, the API's
+// above all, passes by without loading or touching anything here.
+const PAGE_PATH = /^\/(index\.html)?$|^\/assets\/[^/]+$/;
 
 export interface UiStaticOptions {
   /** The folder holding index.html and assets/ (default: dist/ui). */
@@ -43,7 +44,7 @@ export interface UiStaticOptions {
 }
 
 /**
- * Serves the web page: GET/HEAD of any path outside /api and /health, from the built
+ * Serves the web page: GET/HEAD of `/`, `/index.html` and `/assets/*`, from the built
  * folder, precompressed (`.br`, `.gz` beside each file) when the browser accepts it.
  * koa-static loads on the first page request, so a worker that only serves the API
  * never loads it, and an API request costs one regular-expression test here.
@@ -66,7 +67,7 @@ export function createUiStatic(options: UiStaticOptions = {}): Koa.Middleware {
   });
 
   return async function uiStatic(ctx, next) {
-    if ((ctx.method !== 'GET' && ctx.method !== 'HEAD') || NOT_PAGE.test(ctx.path)) return next();
+    if ((ctx.method !== 'GET' && ctx.method !== 'HEAD') || !PAGE_PATH.test(ctx.path)) return next();
     ctx.set(PAGE_SECURITY_HEADERS);
     await (await serve.get())(ctx, next);
     // koa-send sets Last-Modified but does not answer conditional requests itself.
