@@ -13,7 +13,7 @@
 import { join, resolve } from 'node:path';
 import autocannon, { type Result } from 'autocannon';
 import { benchGateway } from './lib/gateway.js';
-import { waitForIdle } from './lib/processes.js';
+import { cpuMs, waitForIdle } from './lib/processes.js';
 import { numberArg, quick, runBench, stringArg } from './lib/run.js';
 import { fmt, median, table } from './lib/stats.js';
 
@@ -44,6 +44,8 @@ async function main(): Promise<void> {
   await page.arrayBuffer();
 
   const samples = new Map<string, Result[]>();
+  // Worker CPU per request: unlike req/s, barely moved by other work on the machine.
+  const cpuPerRequest = new Map<string, number[]>();
   for (const endpoint of ['GET /health', 'GET /api/cron'] as const) {
     for (const target of targets) await run(target.gateway.port, endpoint);
     for (let round = 0; round < ROUNDS; round++) {
@@ -51,9 +53,12 @@ async function main(): Promise<void> {
       for (const target of order) {
         const lock = target.gateway.lock()!;
         await waitForIdle([lock.pid, lock.workerPid!], { timeoutMs: 60_000 });
+        const cpuBefore = cpuMs(lock.workerPid!);
         const result = await run(target.gateway.port, endpoint);
+        const cpuUs = ((cpuMs(lock.workerPid!) - cpuBefore) * 1000) / Math.max(1, result.requests.total);
         const key = `${endpoint}|${target.name}`;
         samples.set(key, [...(samples.get(key) ?? []), result]);
+        cpuPerRequest.set(key, [...(cpuPerRequest.get(key) ?? []), cpuUs]);
       }
     }
   }
@@ -62,13 +67,17 @@ async function main(): Promise<void> {
   const rows: Array<Array<string | number>> = [];
   for (const endpoint of ['GET /health', 'GET /api/cron'] as const) {
     const base = median(samples.get(`${endpoint}|before (no page)`)!.map((r) => r.requests.average));
+    const baseCpu = median(cpuPerRequest.get(`${endpoint}|before (no page)`)!);
     for (const target of targets) {
       const s = samples.get(`${endpoint}|${target.name}`)!;
       const rps = median(s.map((r) => r.requests.average));
-      rows.push([endpoint, target.name, fmt(rps, 0), target.name.startsWith('before') ? '1.00' : `**${fmt(rps / base, 2)}**`, fmt(median(s.map((r) => r.latency.p99)), 0), s.reduce((n, r) => n + r.errors + r.non2xx, 0)]);
+      const cpu = median(cpuPerRequest.get(`${endpoint}|${target.name}`)!);
+      const before = target.name.startsWith('before');
+      rows.push([endpoint, target.name, fmt(rps, 0), before ? '1.00' : `**${fmt(rps / base, 2)}**`, fmt(median(s.map((r) => r.latency.p99)), 0), fmt(cpu, 1), before ? '1.00' : `**${fmt(cpu / baseCpu, 2)}**`, s.reduce((n, r) => n + r.errors + r.non2xx, 0)]);
     }
   }
-  console.log(table(['route', 'build', 'req/s (median)', 'vs before', 'p99 ms', 'errors + non-2xx'], rows));
+  console.log(table(['route', 'build', 'req/s (median)', 'vs before', 'p99 ms', 'worker CPU us/request (median)', 'vs before', 'errors + non-2xx'], rows));
+  console.log('\nWorker CPU per request = the worker\'s user+system CPU time (/proc, 10 ms ticks) during the run / requests answered.');
 }
 
 await runBench('Page serving cost: /health and API throughput before and after', 20 * 60_000, main);

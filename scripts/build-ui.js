@@ -21,6 +21,9 @@ const result = await build({
   target: ['chrome109', 'firefox115', 'safari16'],
   outdir: assets,
   entryNames: '[name]-[hash]',
+  // The Markdown renderer is its own chunk, loaded after the first view (ui/src/markdown-lazy.ts).
+  splitting: true,
+  chunkNames: '[name]-[hash]',
   metafile: true,
   legalComments: 'none',
   tsconfig: join(root, 'ui/tsconfig.json'),
@@ -28,14 +31,14 @@ const result = await build({
 });
 
 const built = Object.entries(result.metafile.outputs).map(([file, info]) => ({ file: file.replace(/^.*\/assets\//, ''), entry: info.entryPoint ?? '' }));
-const name = (suffix) => built.find((output) => output.file.endsWith(suffix))?.file;
+const entry = (source) => built.find((output) => output.entry.endsWith(source))?.file;
 const icon = readFileSync(join(root, 'ui/icon.svg'));
 const iconName = `icon-${createHash('sha256').update(icon).digest('hex').slice(0, 10).toUpperCase()}.svg`;
 writeFileSync(join(assets, iconName), icon);
 
 const page = readFileSync(join(root, 'ui/index.html'), 'utf8')
-  .replace('%JS%', `/assets/${name('.js')}`)
-  .replace('%CSS%', `/assets/${name('.css')}`)
+  .replace('%JS%', `/assets/${entry('ui/src/main.ts')}`)
+  .replace('%CSS%', `/assets/${entry('ui/src/styles.css')}`)
   .replace('%ICON%', `/assets/${iconName}`);
 writeFileSync(join(out, 'index.html'), page);
 

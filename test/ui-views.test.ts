@@ -133,6 +133,19 @@ describe('control page: sessions, cron, logs, status, layout and accessibility',
     await page.context().close();
   });
 
+  test('keyboard alone: Tab reaches the views\' links, Enter opens one, the skip link leads to the content', async () => {
+    const page = await open('chat');
+    await page.locator('body').focus();
+    await page.keyboard.press('Tab');
+    assert.equal(await inPage(page, 'document.activeElement.textContent'), 'Skip to content');
+    for (let i = 0; i < 10 && (await inPage(page, 'document.activeElement.textContent')) !== 'Cron'; i++) await page.keyboard.press('Tab');
+    assert.equal(await inPage(page, 'document.activeElement.textContent'), 'Cron');
+    await page.keyboard.press('Enter');
+    await page.locator('#cron-title').waitFor({ timeout: WAIT_MS });
+    assert.equal(await inPage(page, "getComputedStyle(document.activeElement).outlineStyle !== 'none'"), true, 'focus is visible');
+    await page.context().close();
+  });
+
   test('every view: no serious or critical axe violation, light and dark', async () => {
     for (const colorScheme of ['light', 'dark'] as const) {
       const page = await open('chat', { colorScheme });

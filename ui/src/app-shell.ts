@@ -57,6 +57,8 @@ export class XopcApp extends XopcElement {
   }
 
   private readView = (): void => {
+    // An in-page anchor (the skip link's #main) is not a view.
+    if (location.hash && !location.hash.startsWith('#/')) return;
     const name = /^#\/(\w+)/.exec(location.hash)?.[1] as View | undefined;
     this.view = name && VIEWS.includes(name) ? name : 'chat';
     document.title = `${VIEW_TITLES[this.view]} · xopc`;
@@ -131,7 +133,7 @@ export class XopcApp extends XopcElement {
         <span class="connection ${this.connection}" role="status">${this.connection === 'up' ? 'Connected' : 'Reconnecting…'}</span>
         <button type="button" class="link" @click=${() => this.signOut('Signed out.')}>Sign out</button>
       </header>
-      <main id="main">${this.renderView(this.api)}</main>
+      <main id="main" tabindex="-1">${this.renderView(this.api)}</main>
     `;
   }
 

@@ -2,7 +2,7 @@ import { html, nothing, type PropertyValues } from 'lit';
 import { unsafeHTML } from 'lit/directives/unsafe-html.js';
 import type { ApiClient } from './api.js';
 import { describeError, formatTime, XopcElement } from './element.js';
-import { renderMarkdown } from './markdown.js';
+import { markdownHtml, markdownReady } from './markdown-lazy.js';
 import type { GatewayStatus, SessionMessage, SessionSummary } from './types.js';
 
 const AGENT_KEY = 'xopc.chat.agent';
@@ -43,6 +43,7 @@ export class XopcChatView extends XopcElement {
 
   override connectedCallback(): void {
     super.connectedCallback();
+    void markdownReady.then(() => this.requestUpdate());
     const agents = this.enabledAgents();
     const saved = localStorage.getItem(AGENT_KEY);
     this.agentId = (agents.length === 0 ? saved : agents.find((agent) => agent === saved)) ?? this.status?.agents.find((agent) => agent.default)?.id ?? agents[0] ?? 'main';
@@ -183,7 +184,7 @@ export class XopcChatView extends XopcElement {
         <ol class="messages" aria-live="polite" aria-label="Conversation">
           ${this.items.length === 0 ? html`<li class="empty">No messages yet.</li>` : nothing}
           ${this.items.map((item) => html`<li class="message ${item.role}">${item.role === 'assistant'
-            ? html`<div class="markdown">${unsafeHTML(renderMarkdown(item.text))}${item.streaming ? html`<span class="cursor" aria-hidden="true">▍</span>` : nothing}</div>`
+            ? html`<div class="markdown">${markdown(item.text)}${item.streaming ? html`<span class="cursor" aria-hidden="true">▍</span>` : nothing}</div>`
             : html`<p>${item.text}</p>`}</li>`)}
         </ol>
         <form class="composer" @submit=${this.send}>
@@ -201,3 +202,9 @@ export class XopcChatView extends XopcElement {
   }
 }
 customElements.define('xopc-chat-view', XopcChatView);
+
+/** A message's Markdown as sanitized HTML, or as plain text while the renderer loads. */
+function markdown(text: string) {
+  const rendered = markdownHtml(text);
+  return rendered === null ? html`<p>${text}</p>` : unsafeHTML(rendered);
+}

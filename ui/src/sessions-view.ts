@@ -2,7 +2,7 @@ import { html, nothing } from 'lit';
 import { unsafeHTML } from 'lit/directives/unsafe-html.js';
 import type { ApiClient } from './api.js';
 import { describeError, formatTime, XopcElement } from './element.js';
-import { renderMarkdown } from './markdown.js';
+import { markdownHtml, markdownReady } from './markdown-lazy.js';
 import type { GatewayStatus, SessionMessage, SessionSummary } from './types.js';
 
 const PAGE_SIZE = 20;
@@ -39,6 +39,7 @@ export class XopcSessionsView extends XopcElement {
 
   override connectedCallback(): void {
     super.connectedCallback();
+    void markdownReady.then(() => this.requestUpdate());
     void this.load();
     this.timer = setInterval(() => {
       if (!document.hidden) void this.load();
@@ -155,7 +156,7 @@ export class XopcSessionsView extends XopcElement {
         <ol class="messages">
           ${opened.messages.map((m) => html`<li class="message ${m.role === 'tool' ? 'note' : m.role}">
             <span class="meta">${m.role}${m.toolName ? ` · ${m.toolName}` : ''} · ${formatTime(m.timestamp)}</span>
-            ${m.role === 'assistant' ? html`<div class="markdown">${unsafeHTML(renderMarkdown(m.content))}</div>` : html`<p>${m.content}</p>`}
+            ${m.role === 'assistant' ? html`<div class="markdown">${markdown(m.content)}</div>` : html`<p>${m.content}</p>`}
           </li>`)}
         </ol>
       </article>
@@ -163,3 +164,9 @@ export class XopcSessionsView extends XopcElement {
   }
 }
 customElements.define('xopc-sessions-view', XopcSessionsView);
+
+/** A message's Markdown as sanitized HTML, or as plain text while the renderer loads. */
+function markdown(text: string) {
+  const rendered = markdownHtml(text);
+  return rendered === null ? html`<p>${text}</p>` : unsafeHTML(rendered);
+}
