@@ -34,8 +34,6 @@ new MutationObserver((_, observer) => {
 `;
 
 interface Sample {
-  /** Renderer main-thread busy time (DevTools Performance.getMetrics TaskDuration), ms: the CPU the page cost, whatever the machine's load. */
-  taskMs: number;
   bytes: number;
   requests: number;
   responseEnd: number;
@@ -47,12 +45,7 @@ interface Sample {
 async function measure(page: Page): Promise<Sample> {
   await page.locator('#chat-input').waitFor({ timeout: 15_000 });
   await page.waitForLoadState('load');
-  const cdp = await page.context().newCDPSession(page);
-  await cdp.send('Performance.enable');
-  const { metrics } = await cdp.send('Performance.getMetrics');
-  const taskMs = (metrics.find((m) => m.name === 'TaskDuration')?.value ?? Number.NaN) * 1000;
-  await cdp.detach();
-  const timing = await inPage<Omit<Sample, 'taskMs'>>(page, `(() => {
+  return inPage<Sample>(page, `(() => {
     const nav = performance.getEntriesByType('navigation')[0];
     const resources = performance.getEntriesByType('resource').filter((r) => !r.name.includes('/api/'));
     const fcp = performance.getEntriesByName('first-contentful-paint')[0];
@@ -66,7 +59,6 @@ async function measure(page: Page): Promise<Sample> {
       usable: usable ? usable.startTime : NaN,
     };
   })()`);
-  return { ...timing, taskMs };
 }
 
 /** Sizes of everything the page loads (the page, its assets and the Markdown chunk it loads right after), from the build: raw, gzip and brotli. */
@@ -90,7 +82,7 @@ async function main(): Promise<void> {
   // The first page request loads the static-file middleware; the first API request the routes.
   const warmUp = await browser.newPage();
   await warmUp.goto(url);
-  await measure(warmUp);
+  await warmUp.locator('#chat-input').waitFor({ timeout: 15_000 });
   await warmUp.context().close();
 
   const cold: Sample[] = [];
@@ -115,9 +107,9 @@ async function main(): Promise<void> {
   console.log();
   const row = (name: string, samples: Sample[]) => {
     const pick = (key: keyof Sample) => samples.map((s) => s[key]).sort((a, b) => a - b);
-    return [name, fmt(median(pick('bytes')), 0), fmt(median(pick('requests')), 0), fmt(median(pick('responseEnd'))), fmt(median(pick('domContentLoaded'))), fmt(median(pick('fcp'))), `**${fmt(median(pick('usable')))}**`, fmt(percentile(pick('usable'), 95)), fmt(median(pick('taskMs')))];
+    return [name, fmt(median(pick('bytes')), 0), fmt(median(pick('requests')), 0), fmt(median(pick('responseEnd'))), fmt(median(pick('domContentLoaded'))), fmt(median(pick('fcp'))), `**${fmt(median(pick('usable')))}**`, fmt(percentile(pick('usable'), 95))];
   };
-  console.log(table(['visit', 'bytes on the wire (median)', 'requests', 'HTML responseEnd', 'DOMContentLoaded', 'first contentful paint', 'chat box usable (median)', 'chat box usable p95', 'main-thread busy ms (whole load)'], [row('first visit (empty cache)', cold), row('reload (cached assets)', warm)]));
+  console.log(table(['visit', 'bytes on the wire (median)', 'requests', 'HTML responseEnd', 'DOMContentLoaded', 'first contentful paint', 'chat box usable (median)', 'chat box usable p95'], [row('first visit (empty cache)', cold), row('reload (cached assets)', warm)]));
   console.log(`\n"bytes on the wire" is the Resource Timing transferSize of the page and its assets (headers included, API calls excluded).`);
 }
 

@@ -133,7 +133,7 @@ describe('control page: sessions, cron, logs, status, layout and accessibility',
     await page.context().close();
   });
 
-  test('keyboard alone: Tab reaches the views\' links, Enter opens one, the skip link leads to the content', async () => {
+  test('keyboard alone: Tab reaches the skip link, then the views\' links; Enter opens one; focus is visible', async () => {
     const page = await open('chat');
     await page.locator('body').focus();
     await page.keyboard.press('Tab');
