@@ -8,6 +8,7 @@ import { createApp } from './app.js';
 import { createFeatures, type Features } from './features.js';
 import { createDrainableServer, type DrainableServer } from './http-server.js';
 import { createProxyTrust } from './http/client-address.js';
+import { lazyRoutes } from './http/lazy-routes.js';
 import { createPipeDestination } from './log-destination.js';
 
 // When the supervisor dies (even by SIGKILL) the IPC channel closes: a worker never
@@ -40,10 +41,13 @@ async function main(): Promise<void> {
   let http: DrainableServer | undefined;
   let backgroundRunning = false;
   let drainStarted = false;
+  // Open-ended responses (the live log stream) end when the drain starts, not at its timeout.
+  const draining = new AbortController();
 
   async function drain(timeoutMs: number, forRestart = false): Promise<void> {
     if (drainStarted) return;
     drainStarted = true;
+    draining.abort();
     send({ cmd: 'draining', inFlight: http?.inFlight() ?? 0 });
     logger?.info({ inFlight: http?.inFlight() ?? 0, timeoutMs }, 'worker draining');
     // In a restart background services were handed over before; on a stop they wind down
@@ -119,7 +123,11 @@ async function main(): Promise<void> {
     const config = options.config;
     logger = createLogger('worker', config.logging.level, destination);
     features = await createFeatures({ config, logger, stateDir: stateDir() });
-    const app = createApp({ config, logger, logFile: resolveLogFile(config.logging, options.configPath), startedAt, routers: features.routers });
+    const { channels } = features.services;
+    const status = lazyRoutes(['/api/status'], async () => (await import('./routes/status.js')).createStatusRouter({
+      config, startedAt, supervisorPid: process.ppid, host: options.host, port: options.port, channels: () => channels.list().map((channel) => channel.name),
+    }));
+    const app = createApp({ config, logger, logFile: resolveLogFile(config.logging, options.configPath), startedAt, routers: [...features.routers, status], draining: draining.signal });
     const { gateway } = config;
     const log = logger;
     http = createDrainableServer(app.callback(), {
