@@ -107,7 +107,7 @@ describe('POST /api/agent on a real OpenAI-compatible server', () => {
       const res = await app.call('POST', '/api/agent', { message: trigger, session });
       assert.equal(res.status, 502);
       assert.equal(res.json.error.code, 'AGENT_ERROR');
-      assert.ok(res.json.error.message.includes("Model provider 'mock' failed (model mock/test-model)"), res.json.error.message);
+      assert.ok(res.json.error.message.includes(`Model provider 'mock' failed (model mock/test-model, POST ${mock.baseUrl}/chat/completions)`), res.json.error.message);
       assert.ok(res.json.error.message.includes(providerMessage), res.json.error.message);
       assert.equal((await app.call('GET', `/api/sessions/main:api:${session}`)).json.session.messageCount, 0);
     });
@@ -219,7 +219,7 @@ describe('POST /api/agent when the provider cannot be used', () => {
       const res = await app.call('POST', '/api/agent', { message: 'anyone there?' });
       assert.equal(res.status, 502);
       assert.equal(res.json.error.code, 'AGENT_ERROR');
-      assert.match(res.json.error.message, /Model provider 'local' failed \(model local\/llama\)/);
+      assert.match(res.json.error.message, /Model provider 'local' failed \(model local\/llama, POST http:\/\/127\.0\.0\.1:9\/v1\/chat\/completions\)/);
     } finally {
       await app.close();
     }
@@ -231,7 +231,7 @@ describe('POST /api/agent when the provider cannot be used', () => {
       const res = await app.call('POST', '/api/agent', { message: 'hello' });
       assert.equal(res.status, 502);
       assert.equal(res.json.error.code, 'AGENT_ERROR');
-      assert.match(res.json.error.message, /providers\.openai\.apiKey .*OPENAI_API_KEY/);
+      assert.match(res.json.error.message, /OPENAI_API_KEY .*providers\.openai\.apiKey/);
       // Asked for a stream, the same failure is still a plain JSON error: nothing was streamed yet.
       const sse = app.stream({ message: 'hello' });
       assert.equal(await sse.opened, 502);

@@ -1,12 +1,13 @@
 import type { Config } from '../../src/config.js';
 import { apiError } from '../http/errors.js';
+import { chooseModel, type ModelChoice } from './default-model.js';
 import { describeBadKey, isSegment, parseSessionKey, type SessionKeyParts } from '../sessions/session-key.js';
 
 /** One entry of `agents.list` with the defaults filled in. */
 export interface AgentProfile {
   id: string;
-  /** `provider/model` */
-  model: string;
+  /** Its model and the setting that picks it. */
+  model: ModelChoice;
   systemPrompt: string;
 }
 
@@ -42,7 +43,7 @@ export function resolveAgentId(config: Config, requested: string | undefined): s
 export function agentProfile(config: Config, agentId: string): AgentProfile {
   const agent = config.agents.list.find((entry) => entry.id === agentId && entry.enabled);
   if (!agent) throw apiError('INVALID_REQUEST', `Unknown or disabled agent "${clip(agentId)}"`);
-  return { id: agent.id, model: agent.model ?? config.agents.defaults.model, systemPrompt: agent.systemPrompt ?? DEFAULT_SYSTEM_PROMPT };
+  return { id: agent.id, model: chooseModel(config, agent.id), systemPrompt: agent.systemPrompt ?? DEFAULT_SYSTEM_PROMPT };
 }
 
 /**
