@@ -147,6 +147,24 @@ describe('generic webhook channel and webchat', () => {
     assert.deepEqual({ ...reply!.body.data, message_id: undefined }, { chat_id: 'room-1', content: 'hello hook', in_reply_to: res.json.message_id, message_id: undefined });
   });
 
+  test('a reply to POST /api/message and /api/message/sync carries in_reply_to: the request\'s message_id', async () => {
+    const start = receiver.received.length;
+    const res = await app.call('POST', '/api/message', { channel: 'webhook', chat_id: 'C024BE91L', content: 'match me' });
+    assert.equal(res.status, 202, JSON.stringify(res.json));
+    const [reply] = (await receiver.waitFor(start + 1)).slice(start);
+    assert.equal(reply!.body.data.in_reply_to, res.json.message_id);
+    assert.notEqual(reply!.body.data.message_id, res.json.message_id);
+    assert.equal(reply!.body.data.chat_id, 'C024BE91L');
+    assert.equal(reply!.body.data.content, 'match me');
+
+    const sync = await app.call('POST', '/api/message/sync', { channel: 'webhook', chat_id: 'a.b+c@example.com', content: 'match me too' });
+    assert.equal(sync.status, 200, JSON.stringify(sync.json));
+    const [syncReply] = (await receiver.waitFor(start + 2)).slice(start + 1);
+    assert.equal(syncReply!.body.data.in_reply_to, sync.json.message_id);
+    assert.equal(syncReply!.body.data.chat_id, 'a.b+c@example.com');
+    assert.equal((await app.call('GET', `/api/sessions/${encodeURIComponent('main:webhook:a.b+c@example.com')}`)).json.session.messageCount, 2);
+  });
+
   test('unsigned, wrongly signed or tampered inbound calls are 401 and change nothing', async () => {
     const raw = JSON.stringify({ event: 'message', data: { chat_id: 'intruder', content: 'let me in' } });
     for (const signature of [undefined, 'sha256=' + '0'.repeat(64), sign(raw.replace('let me in', 'let me on')), sign(raw).slice(0, -1)]) {

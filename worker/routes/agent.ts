@@ -25,7 +25,7 @@ function agentBody(maxMessageChars: number) {
  * `POST /api/agent {message, session?, agentId?}`: one agent turn. JSON by default;
  * with `Accept: text/event-stream` the reply streams as server-sent events:
  * `delta` {text} ..., `tool_call` / `tool_result` around tool runs, then `done`
- * {status, reply, session} or `error` {error: {code, message}}.
+ * {status, reply, session, session_key} or `error` {error: {code, message}}.
  */
 export function createAgentRouter(options: { config: Config; agent: AgentService }): Router {
   const { config, agent } = options;
@@ -51,8 +51,9 @@ export function createAgentRouter(options: { config: Config; agent: AgentService
   return router;
 }
 
+/** `session` echoes what the client sent (a name or a key); `session_key` is the full key, for /api/sessions. */
 function reply(result: ChatResult, label: string) {
-  return { status: 'ok', reply: result.reply, session: label };
+  return { status: 'ok', reply: result.reply, session: label, session_key: result.sessionKey };
 }
 
 /** Answers with an event stream now and writes the turn's events into it as they come. */

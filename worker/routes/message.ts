@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { Config } from '../../src/config.js';
 import { apiError } from '../http/errors.js';
 import type { MessageRequest, MessageService } from '../messages/message-service.js';
-import { SEGMENT_PATTERN } from '../sessions/session-key.js';
+import { PEER_PATTERN, PEER_RULE } from '../sessions/session-key.js';
 
 // Printable ASCII, as Stripe and the IETF draft allow; long enough for a UUID with a prefix.
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
@@ -15,7 +15,7 @@ function messageBody(maxMessageChars: number) {
     // Telegram chat ids arrive as numbers (negative for groups).
     chat_id: z.union([z.string(), z.number().int()], { error: 'chat_id must be a string or an integer' })
       .transform(String)
-      .refine((id) => SEGMENT_PATTERN.test(id), 'chat_id must be 1-64 characters of [a-z0-9_-] (Telegram ids may be negative)'),
+      .refine((id) => PEER_PATTERN.test(id), `chat_id must be ${PEER_RULE} (Telegram ids may be negative)`),
     content: z.string({ error: 'content must be a string' })
       .refine((text) => text.trim().length > 0, 'content must not be empty')
       .refine((text) => text.length <= maxMessageChars, `content is longer than ${maxMessageChars} characters (agents.defaults.maxMessageChars)`),

@@ -1,7 +1,7 @@
 import Router from '@koa/router';
 import { z } from 'zod';
 import { apiError } from '../http/errors.js';
-import { SEGMENT_PATTERN } from '../sessions/session-key.js';
+import { PEER_PATTERN, PEER_RULE, SEGMENT_PATTERN } from '../sessions/session-key.js';
 import type { SessionService } from '../sessions/session-service.js';
 import type { SequencedMessage, SessionInfo } from '../sessions/session-types.js';
 
@@ -15,7 +15,7 @@ const segment = (field: string) => z.string({ error: `${field} must be a string`
 const openSessionBody = z.object({
   channel: segment('channel').default('webchat'),
   // Telegram chat ids arrive as numbers (negative for groups).
-  chat_id: z.union([segment('chat_id'), z.number().int().transform(String)], { error: 'chat_id must be a string of [a-z0-9_-] or an integer' }).optional(),
+  chat_id: z.union([z.string().regex(PEER_PATTERN, `chat_id must be ${PEER_RULE}`), z.number().int().transform(String)], { error: `chat_id must be a string (${PEER_RULE}) or an integer` }).optional(),
   agentId: z.string({ error: 'agentId must be a string' }).optional(),
 }, { error: 'body must be a JSON object' });
 
@@ -43,12 +43,13 @@ export function createSessionsRouter(sessions: SessionService): Router {
   router.get('/api/sessions/:key', async (ctx) => {
     const limit = integerParam(ctx.query.limit, 'limit', MESSAGES_DEFAULT_LIMIT, 1, MESSAGES_MAX_LIMIT);
     const before = ctx.query.before === undefined ? undefined : integerParam(ctx.query.before, 'before', 0, 0, Number.MAX_SAFE_INTEGER);
-    const { info, messages, hasMore } = await sessions.get(ctx.params.key!, { limit, before });
+    // A short name (no colon) is `{agent}:api:{name}`, as for POST /api/agent; `agentId` picks the agent.
+    const { info, messages, hasMore } = await sessions.get(ctx.params.key!, { limit, before }, segmentParam(ctx.query.agentId, 'agentId'));
     ctx.body = { status: 'ok', session: { ...publicSession(info), messages: messages.map(publicMessage), hasMore } };
   });
 
   router.delete('/api/sessions/:key', async (ctx) => {
-    await sessions.remove(ctx.params.key!);
+    await sessions.remove(ctx.params.key!, segmentParam(ctx.query.agentId, 'agentId'));
     ctx.body = { status: 'ok' };
   });
 

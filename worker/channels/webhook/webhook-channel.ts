@@ -6,7 +6,7 @@ import type { Logger } from '../../../src/logger.js';
 import { ApiError, apiError } from '../../http/errors.js';
 import { newMessageId } from '../../messages/message-id.js';
 import { createKeyedQueue } from '../../sessions/session-queue.js';
-import { isSegment } from '../../sessions/session-key.js';
+import { isPeerId, PEER_RULE } from '../../sessions/session-key.js';
 import { withRetry, type RetryVerdict } from '../retry.js';
 import type { Channel, InboundHandler } from '../types.js';
 import { SIGNATURE_HEADER, signBody, verifySignature } from './signature.js';
@@ -31,7 +31,7 @@ const inboundSchema = z.object({
   data: z.object({
     chat_id: z.union([z.string(), z.number().int()], { error: 'data.chat_id must be a string or an integer' })
       .transform(String)
-      .refine(isSegment, 'data.chat_id must be 1-64 characters of [a-z0-9_-]'),
+      .refine(isPeerId, `data.chat_id must be ${PEER_RULE}`),
     content: z.string({ error: 'data.content must be a string' }).refine((text) => text.trim().length > 0, 'data.content must not be empty'),
     sender: z.string({ error: 'data.sender must be a string' }).max(200).optional(),
   }, { error: 'data must be an object with chat_id and content' }),
@@ -49,7 +49,8 @@ class DeliveryFailure extends Error {
  * `{event:"message", data:{chat_id, content, sender?}}`, signed (signature.ts); it is
  * answered 202 with a message_id at once and handled in the background. Outbound: the
  * reply is POSTed to `replyUrl` as `{event:"message", data:{chat_id, content,
- * message_id, in_reply_to?}}`, signed, with `X-Xopc-Delivery` constant across the
+ * message_id, in_reply_to?}}` (`in_reply_to`: the message_id of the inbound webhook or
+ * the POST /api/message it answers; absent on a cron or send_message text), signed, with `X-Xopc-Delivery` constant across the
  * bounded retries so a receiver can drop repeats. When the agent fails, an
  * `{event:"error", data:{chat_id, in_reply_to, error:{code, message}}}` goes out instead.
  */
@@ -135,8 +136,8 @@ export function createWebhookChannel(options: WebhookChannelOptions): Channel {
       }
     },
 
-    async send(chatId, text) {
-      await post('message', { chat_id: chatId, content: text, message_id: newMessageId() });
+    async send(chatId, text, options) {
+      await post('message', { chat_id: chatId, content: text, message_id: newMessageId(), ...(options?.inReplyTo ? { in_reply_to: options.inReplyTo } : {}) });
     },
 
     async handleWebhook(request) {
