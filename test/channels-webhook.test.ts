@@ -12,6 +12,7 @@ import { createLogger } from '../src/logger.js';
 import { createApp } from '../worker/app.js';
 import { createFeatures, type Features } from '../worker/features.js';
 import { chatRule, completion, ECHO_RULE, startMockLlm, toolCallRule, type MockLlm } from './helpers/mock-llm.js';
+import { waitUntil } from './helpers/gateway.js';
 
 delete process.env.OPENAI_API_KEY;
 delete process.env.ANTHROPIC_API_KEY;
@@ -221,6 +222,22 @@ describe('generic webhook channel and webchat', () => {
     const session = await app.call('GET', '/api/sessions/main:webchat:browser-1');
     assert.deepEqual(session.json.session.messages.map((m: any) => m.content), ['hi webchat', 'hi webchat']);
     assert.equal(receiver.received.length, start);
+  });
+
+  test('webchat: the stored reply names the message it answers (in_reply_to)', async () => {
+    const sync = await app.call('POST', '/api/message/sync', { channel: 'webchat', chat_id: 'browser-3', content: 'first' });
+    const accepted = await app.call('POST', '/api/message', { channel: 'webchat', chat_id: 'browser-3', content: 'second' });
+    assert.equal(accepted.status, 202);
+    const messages = await waitUntil(async () => {
+      const session = await app.call('GET', '/api/sessions/main:webchat:browser-3');
+      return session.json.session?.messages.length === 4 ? session.json.session.messages : null;
+    }, 10_000, 'the async reply in the session');
+    assert.deepEqual(messages.map((m: any) => [m.role, m.in_reply_to]), [
+      ['user', undefined],
+      ['assistant', sync.json.message_id],
+      ['user', undefined],
+      ['assistant', accepted.json.message_id],
+    ]);
   });
 
   test('the agent can notify a chat with the send_message tool', async () => {

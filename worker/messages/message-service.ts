@@ -94,7 +94,8 @@ export function createMessageService(options: MessageServiceOptions): MessageSer
     const session = target(request);
     let reply: string;
     try {
-      reply = (await agent.chat({ session, message: request.content })).reply;
+      // The turn carries the message id, as an async one does: the session shows what it answers.
+      reply = (await agent.chat({ session, message: request.content, ref: messageId })).reply;
     } catch (err) {
       // Nothing was stored: a retry with the same key may try again.
       if (key) await idempotency.release(key).catch((releaseErr: unknown) => logger.warn({ err: releaseErr, messageId }, 'could not release an idempotency key'));

@@ -59,6 +59,7 @@ const messageSchema = v.object({
   timestamp: isoTime,
   toolCalls: v.optional(v.array(v.object({ id: v.string(), name: v.string(), arguments: v.record(v.string(), v.unknown()) }))),
   model: v.optional(v.string()),
+  in_reply_to: v.optional(v.pipe(v.string(), v.description('assistant messages: the message_id of the POST /api/message they answer'))),
   toolCallId: v.optional(v.string()),
   toolName: v.optional(v.string()),
   isError: v.optional(v.boolean()),
@@ -163,7 +164,13 @@ export function publicMessage(message: SequencedMessage) {
     case 'user':
       return base;
     case 'assistant':
-      return { ...base, ...(message.toolCalls ? { toolCalls: message.toolCalls } : {}), ...(message.model ? { model: `${message.provider}/${message.model}` } : {}) };
+      // `in_reply_to`: the message_id of the POST /api/message this answers (how a webchat client matches them).
+      return {
+        ...base,
+        ...(message.toolCalls ? { toolCalls: message.toolCalls } : {}),
+        ...(message.model ? { model: `${message.provider}/${message.model}` } : {}),
+        ...(message.ref ? { in_reply_to: message.ref } : {}),
+      };
     case 'tool':
       return { ...base, toolCallId: message.toolCallId, toolName: message.toolName, isError: message.isError };
   }
