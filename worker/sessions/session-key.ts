@@ -31,6 +31,8 @@ const FILE_SUFFIX = '.jsonl';
 const MAX_FILE_NAME_BYTES = 255;
 // What a file name holds as itself; anything else is written `%xx` (lowercase hex).
 const PLAIN_CHAR = /[a-z0-9_-]/;
+const PLAIN_PART = /^[a-z0-9_-]*$/;
+const PLAIN_FILE_NAME = /^([a-z0-9_-]{1,64})~([a-z0-9_-]{1,64})~([a-z0-9_-]{1,64})\.jsonl$/;
 const ENCODED_PART = /^(?:[a-z0-9_-]|%[0-9a-f]{2})+$/;
 
 export function isSegment(value: unknown): value is string {
@@ -86,22 +88,28 @@ export function sessionFileName(parts: SessionKeyParts): string {
 
 /** The key parts of a session file name; null for anything else in the dir (temp files, strays, non-canonical names). */
 export function parseSessionFileName(name: string): SessionKeyParts | null {
+  // Most names need no decoding: one match, as fast as before ids allowed more.
+  const plain = PLAIN_FILE_NAME.exec(name);
+  if (plain) return { agentId: plain[1]!, channel: plain[2]!, peerId: plain[3]! };
   if (!name.endsWith(FILE_SUFFIX) || name.startsWith('.')) return null;
   const encoded = name.slice(0, -FILE_SUFFIX.length).split(FILE_SEPARATOR);
   if (encoded.length !== 3 || !encoded.every((part) => ENCODED_PART.test(part))) return null;
-  const [agentId, channel, peerId] = encoded.map(decodePart) as [string, string, string];
+  const [agentId, channel, peerId] = encoded.map(decodePart) as Array<string | null>;
   if (!isSegment(agentId) || !isSegment(channel) || !isPeerId(peerId)) return null;
-  // Only the one encoding a key has (`%2e`, never `%2E` or a needless `%61`) maps back to it.
-  if (encoded.join() !== [agentId, channel, peerId].map(encodePart).join()) return null;
   return { agentId, channel, peerId };
 }
 
 function encodePart(part: string): string {
+  if (PLAIN_PART.test(part)) return part;
   let out = '';
   for (const char of part) out += PLAIN_CHAR.test(char) ? char : `%${char.charCodeAt(0).toString(16).padStart(2, '0')}`;
   return out;
 }
 
-function decodePart(part: string): string {
-  return part.replace(/%([0-9a-f]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+/** The part a file name spells; null unless it is that part's one encoding (`%2e`, never `%2E` or a needless `%61`). */
+function decodePart(part: string): string | null {
+  // Listing thousands of sessions parses every name: most need no decoding at all.
+  if (!part.includes('%')) return part;
+  const decoded = part.replace(/%([0-9a-f]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+  return encodePart(decoded) === part ? decoded : null;
 }
