@@ -55,25 +55,36 @@ export interface ApiRow {
   pattern: RegExp;
 }
 
+/**
+ * The rows of every table whose header starts `| method | path |` (the HTTP API table, and
+ * any other API's table written the same way); the answer is read from the column headed
+ * `success`, else the last one.
+ */
 export function apiTable(markdown: string): ApiRow[] {
   const lines = markdown.split(/\r?\n/);
-  const header = lines.findIndex((line) => /^\|\s*method\s*\|\s*path\s*\|.*\|\s*success\s*\|\s*$/.test(line.trim()));
-  if (header === -1) throw new Error('README.md has no "| method | path | ... | success |" table');
   const rows: ApiRow[] = [];
-  for (const line of lines.slice(header + 2)) {
-    if (!line.trim().startsWith('|')) break;
+  const cellsOf = (line: string) => line.trim().replace(/^\||\|$/g, '').split(/(?<!\\)\|/).map((cell) => cell.trim());
+  for (let header = 0; header < lines.length; header++) {
+    if (!/^\|\s*method\s*\|\s*path\s*\|/i.test(lines[header]!.trim())) continue;
+    const titles = cellsOf(lines[header]!).map((title) => title.toLowerCase());
+    const answerColumn = titles.includes('success') ? titles.indexOf('success') : titles.length - 1;
+    let at = header + 2;
     // Cells are split on pipes that are not escaped (`\|` inside a cell).
-    const cells = line.trim().replace(/^\||\|$/g, '').split(/(?<!\\)\|/).map((cell) => cell.trim());
-    const [method, path, , success = ''] = cells as [string, string, string, string];
-    const answer = /`(?:(\d{3}) )?(\{[^`]*\})`/.exec(success);
-    rows.push({
-      method,
-      path,
-      ...(answer?.[1] ? { status: Number(answer[1]) } : {}),
-      ...(answer ? { shape: parseShape(answer[2]!) } : {}),
-      pattern: new RegExp(`^${path.replace(/:[A-Za-z_]+/g, '[^/]+')}$`),
-    });
+    for (; at < lines.length && lines[at]!.trim().startsWith('|'); at++) {
+      const cells = cellsOf(lines[at]!);
+      const [method, path] = cells as [string, string];
+      const answer = /`(?:(\d{3}) )?(\{[^`]*\})`/.exec(cells[answerColumn] ?? '');
+      rows.push({
+        method: method.toUpperCase(),
+        path: path.replace(/`/g, ''),
+        ...(answer?.[1] ? { status: Number(answer[1]) } : {}),
+        ...(answer ? { shape: parseShape(answer[2]!) } : {}),
+        pattern: new RegExp(`^${path.replace(/`/g, '').replace(/:[A-Za-z_]+/g, '[^/]+')}$`),
+      });
+    }
+    header = at;
   }
+  if (rows.length === 0) throw new Error('README.md has no "| method | path | ... |" table');
   return rows;
 }
 
