@@ -66,10 +66,12 @@ describe('the default model', () => {
     const gateway = await startGateway({
       config: { agents: { list: [{ id: 'main' }, { id: 'coder', model: 'anthropic/claude-sonnet-4-5' }] } },
       env: { ANTHROPIC_API_KEY: 'sk-ant-not-a-real-key' },
+      // A bound, not a measure: a loaded machine can take long to start a gateway.
+      readyTimeoutMs: 60_000,
     });
     try {
       const log = () => readFileSync(join(gateway.home, 'logs', 'gateway.log'), 'utf8');
-      await waitUntil(() => log().includes('agent coder uses model'), 10_000, 'the agents\' model lines in the log');
+      await waitUntil(() => log().includes('agent coder uses model'), 30_000, 'the agents\' model lines in the log');
       assert.match(log(), /agent main uses model anthropic\/claude-haiku-4-5 \(agents\.defaults\.model is not set; chosen because ANTHROPIC_API_KEY is set\)/);
       assert.match(log(), /agent coder uses model anthropic\/claude-sonnet-4-5 \(from agents\.list\[1\]\.model\)/);
     } finally {

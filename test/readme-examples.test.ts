@@ -100,6 +100,8 @@ describe('README curl examples', { skip: needsPackage('curl', 'curl') || needsPa
         agents: { defaults: { model: 'mock/test-model', timeoutMs: 10_000, maxRetries: 0 } },
         providers: { mock: { baseUrl: mock.baseUrl, apiKey: 'mock-key' } },
       },
+      // A bound, not a measure: a loaded machine can take long to start a gateway.
+      readyTimeoutMs: 60_000,
     });
     bin = mkdtempSync(join(tmpdir(), 'xopc-readme-bin-'));
     writeFileSync(join(bin, 'curl'), CURL_SHIM);
