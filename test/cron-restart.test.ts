@@ -5,12 +5,17 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { removeHome, startGateway, waitUntil, type Gateway } from './helpers/gateway.js';
 import { ECHO_RULE, startMockLlm, type MockLlm } from './helpers/mock-llm.js';
+import { cronAcrossRestarts, SLOW_STREAMING } from './helpers/cron-restarts.js';
+import { prng } from './helpers/prng.js';
 
 /**
  * Jobs across restarts of the real gateway: SIGUSR1 (in-process and respawn) and
  * stop/start. An every-second job makes any double run or skipped occurrence visible
- * in its history: each run records the occurrence it stands for.
+ * in its history: each run records the occurrence it stands for. A job whose runs take
+ * most of its period makes restarts fall in the middle of runs.
  */
+
+const SEED = Number(process.env.XOPC_RACE_SEED ?? Math.floor(Math.random() * 2 ** 31));
 
 const RUN_TIMEOUT_MS = 20_000;
 
@@ -104,6 +109,24 @@ describe('cron jobs across gateway restarts', () => {
       } finally {
         await gateway.stop();
         removeHome(gateway.home);
+      }
+    });
+  }
+
+  for (const mode of ['in-process', 'respawn'] as const) {
+    test(`runs that straddle SIGUSR1 restarts (${mode}): every occurrence runs once, delivered once, recorded as delivered (seed ${SEED})`, { timeout: 180_000 }, async (t) => {
+      const slow = await startMockLlm({ streaming: SLOW_STREAMING, rules: [ECHO_RULE] });
+      try {
+        const counts = await cronAcrossRestarts({ mock: slow, mode, restarts: 5, random: prng(SEED) });
+        t.diagnostic(JSON.stringify(counts));
+        assert.ok(counts.straddling > 0, 'at least one restart fell during a run');
+        assert.equal(counts.skipped, 0, `no occurrence skipped: ${counts.timeline}`);
+        assert.equal(counts.doubled, 0, `no occurrence run twice: ${counts.timeline}`);
+        assert.equal(counts.failed, 0, 'no run failed or was recorded as interrupted');
+        assert.equal(counts.turns, counts.ran, 'one stored turn per recorded run: no unrecorded run');
+        assert.equal(counts.delivered, counts.ran, 'each run delivered once');
+      } finally {
+        await slow.stop();
       }
     });
   }

@@ -39,13 +39,14 @@ async function main(): Promise<void> {
   async function drain(timeoutMs: number, forRestart = false): Promise<void> {
     if (drainStarted) return;
     drainStarted = true;
+    const deadline = Date.now() + timeoutMs;
     send({ cmd: 'draining', inFlight: http?.inFlight() ?? 0 });
     logger?.info({ inFlight: http?.inFlight() ?? 0, timeoutMs }, 'worker draining');
     // In a restart background services were handed over before; on a stop they wind down
     // while the HTTP requests drain.
     const [, cut] = await Promise.all([stopBackground(), http ? http.drain(timeoutMs, { keepIdle: forRestart }) : 0]);
     if (cut > 0) logger?.warn({ cut }, 'drain timed out: connections cut');
-    await features?.close().catch((err: unknown) => logger?.error({ err }, 'closing features failed'));
+    await features?.close(deadline).catch((err: unknown) => logger?.error({ err }, 'closing features failed'));
     logger?.info('worker stopped');
     process.exit(0);
   }
