@@ -1,7 +1,7 @@
 import '../src/early-signals.js';
 import { takeOverSignals } from '../src/early-signals.js';
 import { createLogger, type Logger } from '../src/logger.js';
-import { stateDir } from '../src/paths.js';
+import { gatewayStateDir } from '../src/paths.js';
 import { resolveLogFile } from '../src/log-file.js';
 import { isMessage, WORKER_OPTIONS_ENV, type SupervisorToWorker, type WorkerOptions, type WorkerToSupervisor } from '../src/ipc.js';
 import { createApp } from './app.js';
@@ -105,7 +105,7 @@ async function main(): Promise<void> {
     // Validated by the supervisor: the worker does not load the schema library (a faster start).
     const config = options.config;
     logger = createLogger('worker', config.logging.level, destination);
-    features = await createFeatures({ config, logger, stateDir: stateDir() });
+    features = await createFeatures({ config, logger, stateDir: gatewayStateDir(options.configPath) });
     const app = createApp({ config, logger, logFile: resolveLogFile(config.logging, options.configPath), startedAt, routers: features.routers });
     http = createDrainableServer(app.callback());
     await http.listen(options.listenFd);

@@ -40,7 +40,7 @@ export interface CronRestartCounts {
   timeline: string;
 }
 
-interface StoredRun {
+export interface StoredRun {
   trigger: string;
   scheduledFor: string | null;
   startedAt: string;
@@ -124,8 +124,8 @@ export async function cronAcrossRestarts(options: { mock: MockLlm; mode: 'in-pro
   return { mode, restarts, straddling, ...counts, failed: runs.filter((run) => run.status !== 'ok').length, resumed: runs.filter((run) => run.resumed).length, turns, delivered };
 }
 
-/** Occurrences from the first run's to the last run's, each counted as run once, skipped or doubled. */
-export function countOccurrences(runs: StoredRun[]): { scheduled: number; ran: number; skipped: number; doubled: number; timeline: string } {
+/** Occurrences (every `periodS` seconds) from the first run's to the last run's, each counted as run once, skipped or doubled. */
+export function countOccurrences(runs: StoredRun[], periodS = PERIOD_S): { scheduled: number; ran: number; skipped: number; doubled: number; timeline: string } {
   const times = new Map<number, number>();
   for (const run of runs) {
     if (run.scheduledFor === null) continue;
@@ -138,7 +138,7 @@ export function countOccurrences(runs: StoredRun[]): { scheduled: number; ran: n
   let doubled = 0;
   let scheduled = 0;
   const timeline: string[] = [];
-  for (let at = sorted[0]!; at <= sorted.at(-1)!; at += PERIOD_S * 1000) {
+  for (let at = sorted[0]!; at <= sorted.at(-1)!; at += periodS * 1000) {
     scheduled += 1;
     const count = times.get(at) ?? 0;
     if (count === 0) skipped += 1;
