@@ -15,13 +15,13 @@ import { HISTORY_LIMIT, type CronJob } from './cron-types.js';
  * Missed runs: each job remembers `handledThrough`, the time up to which every
  * occurrence was dealt with; it is written in the same locked write that claims a run,
  * before the agent is called. An occurrence is never dropped because the job could not
- * run at that moment (no gateway running, a restart in progress, the previous run still
- * going, here or in the worker that is handing over): it stays owed, and as soon as the
- * job can run, one run stands for the latest occurrence owed, however many there were;
- * the earlier ones are listed in the job's `skipped` with the occurrence that covered
- * them. So a run never overlaps the previous one, and a run that takes longer than the
- * period runs late rather than not at all. Jobs that owe nothing do not run. A job that
- * was disabled owes nothing for that time: enabling it moves `handledThrough` to now.
+ * run at that moment. One that fell while the job's previous run was going (here, or in
+ * the worker handing over during a restart) runs after it, late; a backlog runs oldest
+ * first, at most MAX_OWED owed at once (older ones are covered). Occurrences that fell
+ * while no scheduler ran (after the previous one recorded its stop) get one catch-up run
+ * for the latest of them. Covered occurrences are listed in the job's `skipped`. Jobs
+ * that owe nothing do not run. A job that was disabled owes nothing for that time:
+ * enabling it moves `handledThrough` to now.
  */
 export interface CronScheduler {
   /** Takes over: finishes runs left by stopped workers, runs the catch-ups owed, arms every enabled job, watches the dir. */
