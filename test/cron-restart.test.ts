@@ -27,7 +27,7 @@ interface Run {
   error?: string;
 }
 
-function gatewayConfig(mock: MockLlm) {
+function gatewayConfig(mock: MockLlm): Record<string, unknown> {
   return {
     agents: { default: 'main', defaults: { model: 'mock/test-model', timeoutMs: 5000, maxRetries: 0 }, list: [{ id: 'main' }] },
     providers: { mock: { baseUrl: mock.baseUrl, apiKey: 'mock-key' } },
@@ -130,6 +130,41 @@ describe('cron jobs across gateway restarts', () => {
       }
     });
   }
+
+  test('a run still going at the drain bound of a restart is handed over and finished once by the new worker', { timeout: 90_000 }, async () => {
+    // 400 characters at 20 ms each: a run of 8 s or more, against a drain bound of 1 s;
+    // the model call's own limit is far above it.
+    const slow = await startMockLlm({ streaming: SLOW_STREAMING, rules: [ECHO_RULE] });
+    const message = 'x'.repeat(400);
+    const base = gatewayConfig(slow) as { agents: { defaults: Record<string, unknown> } };
+    const config = { ...base, agents: { ...base.agents, defaults: { ...base.agents.defaults, timeoutMs: 60_000 } }, gateway: { drainTimeoutMs: 1000 } };
+    const gateway = await startGateway({ config, env: { XOPC_ALLOW_SIGUSR1_RESTART: '1', XOPC_NO_RESPAWN: '1' } });
+    try {
+      const { job } = await call(gateway, 'POST', '/api/cron/create', { schedule: '0 0 1 1 *', timezone: 'UTC', message, channel: 'webchat', chat_id: 'handed-over' });
+      await call(gateway, 'POST', '/api/cron/trigger', { job_id: job.id });
+      const serving = gateway.lock()!;
+      process.kill(serving.pid, 'SIGUSR1');
+      await gateway.waitForServing({ exceptWorkerPid: serving.workerPid!, timeoutMs: 20_000 });
+      const finished = await waitUntil(async () => {
+        const current = (await call(gateway, 'GET', `/api/cron/${job.id}`)).job;
+        return current.runs.length > 0 && !current.running ? current : null;
+      }, 60_000, 'the handed-over run to finish');
+      assert.equal(finished.runs.length, 1, JSON.stringify(finished.runs));
+      assert.equal(finished.runs[0].status, 'ok', JSON.stringify(finished.runs[0]));
+      assert.equal(finished.runs[0].resumed, true, 'finished by the new worker');
+      assert.equal(finished.runs[0].deliveredTo, 'webchat:handed-over');
+      const log = readFileSync(join(gateway.home, 'logs', 'gateway.log'), 'utf8');
+      assert.match(log, /cron run left for the next worker to finish/);
+      const turns = (await call(gateway, 'GET', `/api/sessions/main:cron:${job.id}`)).session.messages.filter((m: any) => m.role === 'user');
+      assert.equal(turns.length, 1, 'the agent answered the run once (the cut call stored nothing)');
+      const delivered = (await call(gateway, 'GET', '/api/sessions/main:webchat:handed-over')).session.messages.filter((m: any) => m.role === 'assistant');
+      assert.equal(delivered.length, 1, 'delivered once');
+    } finally {
+      await gateway.stop();
+      await slow.stop();
+      removeHome(gateway.home);
+    }
+  });
 
   test('jobs survive a stop and start; the occurrences missed while stopped get one catch-up run', { timeout: 90_000 }, async () => {
     const first = await startGateway({ config: gatewayConfig(mock) });
