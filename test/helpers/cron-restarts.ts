@@ -32,7 +32,10 @@ export interface CronRestartCounts {
   straddling: number;
   scheduled: number;
   ran: number;
+  /** Never run: `covered` of them listed in the job's `skipped` with the occurrence whose run stood for them (the owed-occurrence bound), the rest lost. */
   skipped: number;
+  covered: number;
+  lost: number;
   doubled: number;
   failed: number;
   /** Runs finished by a new worker for one that stopped mid-run. */
@@ -61,7 +64,7 @@ function gatewayConfig(mock: MockLlm) {
   };
 }
 
-function readJob(home: string, id: string): { runs: StoredRun[]; running: unknown } | null {
+function readJob(home: string, id: string): { runs: StoredRun[]; skipped: Array<{ scheduledFor: string; coveredBy?: string }>; running: unknown } | null {
   try {
     return JSON.parse(readFileSync(join(home, 'cron', `${id}.json`), 'utf8'));
   } catch {
@@ -86,11 +89,13 @@ export async function cronAcrossRestarts(options: { mock: MockLlm; mode: 'in-pro
   const env: NodeJS.ProcessEnv = { XOPC_ALLOW_SIGUSR1_RESTART: '1', ...(mode === 'in-process' ? { XOPC_NO_RESPAWN: '1' } : {}) };
   const gateway = await startGateway({ config: gatewayConfig(mock), env });
   const seen = new Map<string, StoredRun>();
+  const coveredSeen = new Set<string>();
   let polling = true;
   let jobId = '';
   const collect = () => {
     const job = jobId ? readJob(gateway.home, jobId) : null;
     for (const run of job?.runs ?? []) seen.set(`${run.startedAt}|${run.scheduledFor}|${run.trigger}`, run);
+    for (const skip of job?.skipped ?? []) if (skip.coveredBy) coveredSeen.add(skip.scheduledFor);
     return job;
   };
   const poller = (async () => {
@@ -123,9 +128,11 @@ export async function cronAcrossRestarts(options: { mock: MockLlm; mode: 'in-pro
   }
   const runs = [...seen.values()];
   const counts = countOccurrences(runs);
+  const ranAt = new Set(runs.map((run) => run.scheduledFor));
+  const covered = [...coveredSeen].filter((at) => !ranAt.has(at)).length;
   const turns = sessionTurns(gateway.home, `main:cron:${jobId}`).length;
   const delivered = sessionTurns(gateway.home, 'main:webchat:cron-restarts').flatMap((turn) => turn.messages).filter((m) => m.role === 'assistant').length;
-  return { mode, restarts, straddling, ...counts, failed: runs.filter((run) => run.status !== 'ok').length, resumed: runs.filter((run) => run.resumed).length, turns, delivered };
+  return { mode, restarts, straddling, ...counts, covered, lost: counts.skipped - covered, failed: runs.filter((run) => run.status !== 'ok').length, resumed: runs.filter((run) => run.resumed).length, turns, delivered };
 }
 
 /** Occurrences (every `periodS` seconds) from the first run's to the last run's, each counted as run once, skipped or doubled. */
