@@ -32,8 +32,8 @@ export interface Features {
   routers: Routes[];
   startBackground(): Promise<void>;
   stopBackground(): Promise<void>;
-  /** Release everything (files, sockets) before the worker exits. */
-  close(): Promise<void>;
+  /** Release everything (files, sockets) before the worker exits; work in progress may go on until `deadline` (epoch ms, the drain bound). */
+  close(deadline?: number): Promise<void>;
   /** The services, for features built on them (channels and cron run agent turns and add tools). */
   services: {
     agent: AgentService;
@@ -65,6 +65,7 @@ export async function createFeatures(context: FeatureContext): Promise<Features>
 
   // --- cron (issue 5): jobs in <state>/cron, /api/cron, cron tools; timers only between start/stopBackground ---
   const cronFeature = createCronFeature({ config, logger, dir: join(stateDir, 'cron'), agent, channels, tools });
+  await cronFeature.warm();
   // --- end cron ---
 
   return {
@@ -83,11 +84,12 @@ export async function createFeatures(context: FeatureContext): Promise<Features>
       await cronFeature.stopBackground();
       await channelFeature.stopBackground();
     },
-    async close() {
-      // Cron first: a run in progress gets a moment to finish (and deliver) before the agent cancels what is left.
-      await cronFeature.close();
+    async close(deadline) {
+      // Cron first: a run in progress gets until the deadline to finish (and deliver) before the agent cancels what is left.
+      await cronFeature.close(deadline);
       await channelFeature.close();
       await agent.close();
+      await cronFeature.settled();
     },
     services: { agent, sessions, store, tools, channels },
   };
