@@ -6,7 +6,8 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { join } from 'node:path';
 import { configPath, lockPath } from '../src/paths.js';
 import { isRunning, waitForExit } from '../src/proc.js';
-import { CLI, freePort, hasCommand, tempDir, waitFor, waitForHealth } from './service-helpers.js';
+import { needsPackage } from './helpers/system-package.js';
+import { CLI, freePort, tempDir, waitFor, waitForHealth } from './service-helpers.js';
 
 const RESTARTS = 3;
 
@@ -23,8 +24,7 @@ function lines(path: string): string[] {
  * gateway drain and exit 0, runsv starts it again, and it serves again, several times in a
  * row, without a crash loop on the port or the lock.
  */
-test('SIGUSR1 under runsv: exit 0, restarted by the supervisor, serving again, no EADDRINUSE loop', { skip: process.platform !== 'linux' && 'runit test runs on Linux', timeout: 120_000 }, async (t) => {
-  assert.ok(hasCommand('runsv') && hasCommand('sv'), 'runit is missing: apt-get install -y --no-install-recommends runit');
+test('SIGUSR1 under runsv: exit 0, restarted by the supervisor, serving again, no EADDRINUSE loop', { skip: process.platform !== 'linux' ? 'runit test runs on Linux' : needsPackage('runsv', 'runit') || needsPackage('sv', 'runit'), timeout: 120_000 }, async (t) => {
   const { dir, cleanup } = tempDir();
   const state = join(dir, 'state');
   const svc = join(dir, 'service');

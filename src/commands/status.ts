@@ -1,6 +1,7 @@
 import { maskToken } from '../config.js';
 import { EXIT } from '../cli-error.js';
-import { gatewayUrl, loadTargetConfig, probeHealth, resolveTarget, type TargetOptions } from './common.js';
+import { gatewayUrl, probeHealth, resolveTarget, type TargetOptions } from './common.js';
+import { findToken } from './find-token.js';
 
 export interface StatusOptions extends TargetOptions {
   json?: boolean;
@@ -33,7 +34,7 @@ export async function showStatus(options: StatusOptions): Promise<number> {
   const health = port ? await probeHealth(host, port) : null;
   let token: string | null = null;
   try {
-    token = loadTargetConfig(target).config.gateway.auth.token;
+    token = (await findToken(target)).token;
   } catch {
     /* a broken config must not hide the status */
   }
