@@ -143,6 +143,43 @@ test('restart: verifies the new instance (respawn) and says so', async () => {
   }
 });
 
+test('restart --json: the same fields as the text (in place, old and new worker)', async () => {
+  const gw = await startGateway({ env: { XOPC_ALLOW_SIGUSR1_RESTART: '1', XOPC_NO_RESPAWN: '1' } });
+  try {
+    const before = gw.lock()!;
+    const result = await runCli(gw.home, ['gateway', 'restart', '--json']);
+    assert.equal(result.code, 0, result.stderr);
+    const after = gw.lock()!;
+    assert.deepEqual(JSON.parse(result.stdout), {
+      restarted: true,
+      how: 'signal',
+      inPlace: true,
+      before: { pid: before.pid, workerPid: before.workerPid },
+      after: { pid: after.pid, workerPid: after.workerPid },
+      notes: [],
+    });
+  } finally {
+    await gw.stop();
+    removeHome(gw.home);
+  }
+});
+
+test('restart under a service marker with no service manager says so at once, naming the parent', async () => {
+  const gw = await startGateway({ env: { XOPC_SERVICE_MARKER: 'systemd', XOPC_ALLOW_SIGUSR1_RESTART: '1' } });
+  try {
+    const before = gw.lock()!;
+    const result = await runCli(gw.home, ['gateway', 'restart']);
+    assert.equal(result.code, 1, result.stdout + result.stderr);
+    // Its parent is this test's node process, which restarts nothing.
+    assert.match(result.stderr, new RegExp(`^❌ The gateway \\(pid ${before.pid}\\) runs with the service marker of systemd, so it drains and exits for its service manager to start it again; but its parent is node \\(pid ${process.pid}\\), not a service manager, so nothing will\\. Start it again with: xopc gateway$`, 'm'));
+    assert.doesNotMatch(result.stderr, /No restart seen/);
+    assert.equal((await gw.exited).code, 0, 'the gateway exited cleanly, as for its manager');
+  } finally {
+    await gw.stop();
+    removeHome(gw.home);
+  }
+});
+
 test('restart: a gateway without XOPC_ALLOW_SIGUSR1_RESTART is reported with how to enable it (exit 1)', async () => {
   const gw = await startGateway();
   try {
