@@ -248,6 +248,7 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
   // A new supervisor spawned by a respawn restart that has not taken over yet: a stop
   // during the handover must not leave it running.
   let pendingSuccessor: ChildProcess | null = null;
+  let stopped = false;
   async function shutdown(code: number, reason: string, immediately = false, drainOverrideMs?: number): Promise<void> {
     if (phase === 'stopping' && !immediately) return;
     phase = 'stopping';
@@ -266,6 +267,9 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
     await Promise.all([...live].map((worker) => (immediately ? worker.kill() : worker.drain(drainFor))));
     if (ownsLock) releaseLock(lockFile);
     ownsLock = false;
+    // A second Ctrl+C runs this again while the first drain is under way: one line, one exit.
+    if (stopped) return;
+    stopped = true;
     logger.info({ code: exitCode }, 'gateway stopped');
     finish(exitCode);
   }
