@@ -39,7 +39,8 @@ export function createPrettyFormatter(options: PrettyOptions): (line: string) =>
       .map(([key, value]) => `${key}=${formatValue(value)}`);
     if (fields.length > 0) parts.push(paint('2', fields.join(' ')));
     let text = parts.join(' ');
-    if (err?.stack) text += '\n' + paint('2', indent(visible(err.stack, true)));
+    // Each line painted on its own, so any tail of the lines (`logs --lines N`) stays well-formed.
+    if (err?.stack) text += '\n' + indent(visible(err.stack, true)).split('\n').map((line) => paint('2', line)).join('\n');
     return text;
   };
 }

@@ -74,7 +74,7 @@ test('pretty output by default, colours only when asked for', async (t) => {
     '        at f (x.js:1:1)',
     '',
   ].join('\n'));
-  const colored = await run(home, ['-n', '1'], { FORCE_COLOR: '1' });
+  const colored = await run(home, ['-n', '3'], { FORCE_COLOR: '1' });
   assert.match(colored.stdout, /\x1b\[31mERROR/);
 });
 
