@@ -117,8 +117,7 @@ test('--follow before the log file exists waits for it, then follows it', async 
     if (stderr.includes('Waiting for')) resolve();
   }));
   t.after(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
-  await waiting;
-  assert.equal(child.exitCode, null, 'still running');
+  await Promise.race([waiting, exited.then(() => assert.fail(`exited instead of waiting for the file: ${stderr}`))]);
   mkdirSync(join(home.dir, 'logs'), { recursive: true });
   writeFileSync(home.logFile, `${entry(1)}\n`);
   await out.waitFor(1);
