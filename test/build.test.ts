@@ -51,8 +51,12 @@ test('npm run build never leaves dist/ half-built: a running gateway and the CLI
     // Every command run while the build is under way finds its modules.
     let runs = 0;
     while (buildCode === undefined) {
+      // Every module found, and the gateway seen running (on a loaded machine its /health
+      // may be slow to answer: "unresponsive", exit 1, is still a CLI that ran).
       const status = await xopc('gateway', 'status', '--json');
-      assert.equal(status.status, 0, `status during the build (run ${runs + 1}):\n${status.stdout}${status.stderr}`);
+      const what = `status during the build (run ${runs + 1}):\n${status.stdout}${status.stderr}`;
+      assert.doesNotMatch(status.stderr, /Cannot find module|ERR_MODULE_NOT_FOUND|Unexpected error/, what);
+      assert.equal((JSON.parse(status.stdout) as { running: boolean }).running, true, what);
       runs++;
       // Paced, so the build gets the CPU it needs.
       await sleep(200);
