@@ -26,6 +26,14 @@ if (compiled.status !== 0) {
   rmSync(fresh, { recursive: true, force: true });
   process.exit(compiled.status ?? 1);
 }
+// The web page: type-checked, then bundled into the same fresh folder.
+for (const [script, args] of [[tsc, ['-p', join(root, 'ui', 'tsconfig.json')]], [join(root, 'scripts', 'build-ui.js'), [fresh]]]) {
+  const step = spawnSync(process.execPath, [script, ...args], { stdio: 'inherit' });
+  if (step.status !== 0) {
+    rmSync(fresh, { recursive: true, force: true });
+    process.exit(step.status ?? 1);
+  }
+}
 // `bin.xopc` must be executable after `npm install` / `npm link`.
 chmodSync(join(fresh, 'src', 'cli.js'), 0o755);
 

@@ -18,9 +18,9 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 function copyCheckout(dir: string): string {
   const copy = join(dir, 'checkout');
   mkdirSync(copy);
-  for (const name of ['package.json', 'scripts', 'src', 'supervisor', 'worker']) cpSync(join(ROOT, name), join(copy, name), { recursive: true });
+  for (const name of ['package.json', 'scripts', 'src', 'supervisor', 'worker', 'ui']) cpSync(join(ROOT, name), join(copy, name), { recursive: true });
   writeFileSync(join(copy, 'tsconfig.json'), JSON.stringify({ extends: join(ROOT, 'tsconfig.json'), compilerOptions: { rootDir: '.', outDir: 'dist' }, include: ['src/**/*.ts', 'supervisor/**/*.ts', 'worker/**/*.ts'] }));
-  for (const name of ['src', 'supervisor', 'worker']) cpSync(join(ROOT, 'dist', name), join(copy, 'dist', name), { recursive: true });
+  for (const name of ['src', 'supervisor', 'worker', 'ui']) cpSync(join(ROOT, 'dist', name), join(copy, 'dist', name), { recursive: true });
   symlinkSync(join(ROOT, 'node_modules'), join(copy, 'node_modules'));
   // A compiled file whose source is gone must not survive the build.
   writeFileSync(join(copy, 'dist', 'src', 'deleted-long-ago.js'), '');

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { sendControl, controlRevealsToken } from '../src/control.js';
+import { maskToken } from '../src/config.js';
 import { removeHome, runCli, startGateway } from './helpers/gateway.js';
 
 /** Every file under `dir` whose content holds `secret`, the lock excepted (it records the gateway's command line). */
@@ -27,7 +28,7 @@ for (const [how, start] of [
     try {
       const status = await runCli(gateway.home, ['gateway', 'status']);
       assert.equal(status.code, 0, status.stderr);
-      assert.ok(status.stdout.includes(`Token: ${token.slice(0, 8)}...${token.slice(-8)}`), status.stdout);
+      assert.ok(status.stdout.includes(`Token: ${maskToken(token)}`) && maskToken(token) !== '(none)', status.stdout);
 
       const printed = await runCli(gateway.home, ['gateway', 'token']);
       assert.equal(printed.code, 0, printed.stderr);
