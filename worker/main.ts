@@ -156,6 +156,9 @@ async function main(): Promise<void> {
     return;
   }
   logger.info({ ms: Date.now() - startedAt }, 'worker ready');
+  // The start-up lines go down the log pipe before "ready" goes down the IPC channel, so
+  // the supervisor's "gateway listening" that answers it is logged after them, not before.
+  await new Promise<void>((resolve) => destination.flush(() => resolve()));
   send({ cmd: 'ready', pid: process.pid });
   if (options.background) await handlers['start-background']({});
 }
