@@ -11,6 +11,7 @@ import { createAuthFailureLimiter, type AuthFailureLimiterOptions } from './http
 import { createRequestLog } from './http/request-log.js';
 import { createHealthRouter } from './routes/health.js';
 import { createLogsRouter } from './routes/logs.js';
+import type { StorageHealth } from './storage/storage-health.js';
 
 export interface AppOptions {
   config: Config;
@@ -21,6 +22,8 @@ export interface AppOptions {
   startedAt?: number;
   /** Feature routers (agent, sessions, channels, cron), mounted behind auth; some load on first use. */
   routers?: Routes[];
+  /** Whether the state dir is writable: GET /health reports it, storage faults of requests are reported to it. */
+  storage?: StorageHealth;
   /** Failed-auth lockout numbers; tests shrink them. Defaults: 10 in 60 s, 5 min lockout. */
   authLimits?: AuthFailureLimiterOptions;
 }
@@ -42,11 +45,11 @@ export function createApp(options: AppOptions): Koa {
   const routers: Routes[] = [createLogsRouter({ logFile: options.logFile, maxFiles: config.logging.maxFiles }), ...(options.routers ?? [])];
   const jsonBody = createJsonBody({ limit: config.gateway.bodyLimit });
 
-  app.use(createErrorMiddleware());
+  app.use(createErrorMiddleware({ onStorageFault: (err) => options.storage?.report(err) }));
   app.use(warmUpAfterFirstRequest(() => [jsonBody.preload(), ...routers.map((router) => router.preload?.())]));
   app.use(createRequestLog(logger));
   app.use(createCors({ origins: config.gateway.cors.origins }));
-  app.use(createHealthRouter({ startedAt: options.startedAt ?? Date.now() }).routes());
+  app.use(createHealthRouter({ startedAt: options.startedAt ?? Date.now(), storage: options.storage }).routes());
   app.use(createBearerAuth({ token: config.gateway.auth.token, limiter: createAuthFailureLimiter(options.authLimits) }));
   app.use(jsonBody.middleware);
   for (const router of routers) app.use(router.routes());

@@ -105,7 +105,7 @@ async function main(): Promise<void> {
     const config = options.config;
     logger = createLogger('worker', config.logging.level, destination);
     features = await createFeatures({ config, logger, stateDir: stateDir() });
-    const app = createApp({ config, logger, logFile: resolveLogFile(config.logging, options.configPath), startedAt, routers: features.routers });
+    const app = createApp({ config, logger, logFile: resolveLogFile(config.logging, options.configPath), startedAt, routers: features.routers, storage: features.services.storage });
     http = createDrainableServer(app.callback());
     await http.listen(options.listenFd);
     const address = http.server.address();

@@ -179,7 +179,7 @@ function normalize(output: ToolOutput): { text: string; isError: boolean } {
 }
 
 function timeoutError(resolved: ResolvedModel, timeoutMs: number) {
-  return apiError('AGENT_ERROR', `Model provider '${resolved.provider}' did not answer within ${timeoutMs} ms (model ${resolved.ref}); raise agents.defaults.timeoutMs or check the provider`);
+  return retryable(true, apiError('AGENT_ERROR', `Model provider '${resolved.provider}' did not answer within ${timeoutMs} ms (model ${resolved.ref}); raise agents.defaults.timeoutMs or check the provider`));
 }
 
 function providerError(resolved: ResolvedModel, detail: string) {
@@ -187,9 +187,16 @@ function providerError(resolved: ResolvedModel, detail: string) {
   const redacted = resolved.apiKey.length >= MIN_REDACTED_KEY_CHARS ? detail.split(resolved.apiKey).join('[redacted]') : detail;
   let clean = redacted.replace(/\s+/g, ' ').trim();
   if (clean.length > MAX_ERROR_DETAIL_CHARS) clean = `${clean.slice(0, MAX_ERROR_DETAIL_CHARS)}...`;
-  return apiError('AGENT_ERROR', `Model provider '${resolved.provider}' failed (model ${resolved.ref}): ${clean}`);
+  // A provider that refuses this very request (400 bad request, 413 too large, 422) will
+  // refuse it again; anything else (network, 5xx, 429, auth) is an outage that may clear.
+  return retryable(!/^(400|413|422)\b/.test(clean), apiError('AGENT_ERROR', `Model provider '${resolved.provider}' failed (model ${resolved.ref}): ${clean}`));
+}
+
+function retryable(flag: boolean, error: ApiError): ApiError {
+  error.retryable = flag;
+  return error;
 }
 
 function cancelled() {
-  return apiError('AGENT_ERROR', 'The request was cancelled before the agent answered because the gateway is shutting down; retry shortly');
+  return retryable(true, apiError('AGENT_ERROR', 'The request was cancelled before the agent answered because the gateway is shutting down; retry shortly'));
 }

@@ -23,6 +23,20 @@ export interface InboundMessage {
  */
 export type InboundHandler = (message: InboundMessage) => Promise<string>;
 
+/**
+ * What a channel's webhook calls for an inbound message: writes it down (fsync'd) and
+ * answers it in the background (the reply goes out through the channel's `send`), so the
+ * channel may tell its sender "accepted" once this returns. Throws BUSY or
+ * STORAGE_UNAVAILABLE when the message cannot be taken now (the sender should retry).
+ */
+export type InboundAcceptor = (message: InboundMessage) => { messageId: string };
+
+/** Options of a delivery. */
+export interface SendOptions {
+  /** The id of the inbound message this text answers (the webhook channel says so to its receiver). */
+  inReplyTo?: string;
+}
+
 /** An HTTP request to `POST /api/webhook/:channel`, reduced to what a channel needs. */
 export interface WebhookRequest {
   /** Lowercase header names. */
@@ -51,7 +65,13 @@ export interface Channel {
    * Delivers text to a chat. Throws apiError('CHANNEL_ERROR') when the channel refused
    * or failed delivery after its retries.
    */
-  send(chatId: string, text: string): Promise<void>;
+  send(chatId: string, text: string, options?: SendOptions): Promise<void>;
+  /**
+   * Tells a chat that its inbound message `inReplyTo` will not be answered (Telegram: a
+   * short notice; webhook: an `error` event to replyUrl). Only for a failure of the message
+   * itself; failures that may clear are retried instead.
+   */
+  reportFailure?(chatId: string, inReplyTo: string, error: { code: string; message: string }): Promise<void>;
   /**
    * Present on channels that accept inbound webhooks; authenticates the request itself
    * and throws apiError('UNAUTHORIZED' | 'INVALID_REQUEST' | 'CHANNEL_NOT_FOUND') to refuse it.
@@ -71,7 +91,7 @@ export interface ChannelRegistry {
    * Delivers text to a chat of a channel. Throws apiError('CHANNEL_NOT_FOUND') for an
    * unknown or disabled channel and apiError('CHANNEL_ERROR') when delivery failed.
    */
-  send(channel: string, chatId: string, text: string): Promise<void>;
+  send(channel: string, chatId: string, text: string, options?: SendOptions): Promise<void>;
   /** Starts every channel's background work (owner worker only). */
   start(): Promise<void>;
   /** Stops it again; resolves once no channel polls any more. */

@@ -26,7 +26,8 @@ function messageBody(maxMessageChars: number) {
 /**
  * `POST /api/message` (202 with a message_id at once; the reply is delivered in the
  * background) and `POST /api/message/sync` (200 with the reply once it is delivered).
- * Both honour an `Idempotency-Key` header.
+ * Both honour an `Idempotency-Key` header. `GET /api/message/:id` tells what became of an
+ * accepted message (the async ones and inbound webhook messages).
  */
 export function createMessageRouter(options: { config: Config; messages: MessageService }): Router {
   const { messages } = options;
@@ -47,6 +48,24 @@ export function createMessageRouter(options: { config: Config; messages: Message
     const { messageId } = await messages.accept(request, key);
     ctx.status = 202;
     ctx.body = { status: 'ok', message_id: messageId };
+  });
+
+  // What became of an accepted message: pending, answered (delivery left), delivered or failed.
+  router.get('/api/message/:id', (ctx) => {
+    const status = messages.status(ctx.params.id!);
+    ctx.body = {
+      status: 'ok',
+      message: {
+        message_id: status.messageId,
+        state: status.state,
+        channel: status.channel,
+        chat_id: status.chatId,
+        acceptedAt: status.acceptedAt,
+        attempts: status.attempts,
+        ...(status.lastError ? { lastError: status.lastError } : {}),
+        ...(status.settledAt ? { settledAt: status.settledAt } : {}),
+      },
+    };
   });
 
   router.post('/api/message/sync', async (ctx) => {

@@ -43,8 +43,8 @@ export function createSessionsRouter(sessions: SessionService): Router {
   router.get('/api/sessions/:key', async (ctx) => {
     const limit = integerParam(ctx.query.limit, 'limit', MESSAGES_DEFAULT_LIMIT, 1, MESSAGES_MAX_LIMIT);
     const before = ctx.query.before === undefined ? undefined : integerParam(ctx.query.before, 'before', 0, 0, Number.MAX_SAFE_INTEGER);
-    const { info, messages, hasMore } = await sessions.get(ctx.params.key!, { limit, before });
-    ctx.body = { status: 'ok', session: { ...publicSession(info), messages: messages.map(publicMessage), hasMore } };
+    const { info, messages, hasMore, skipped } = await sessions.get(ctx.params.key!, { limit, before });
+    ctx.body = { status: 'ok', session: { ...publicSession(info), messages: messages.map(publicMessage), hasMore, skippedRecords: skipped } };
   });
 
   router.delete('/api/sessions/:key', async (ctx) => {
