@@ -1,6 +1,6 @@
-import { closeSync, fsyncSync, openSync, unlinkSync, writeSync } from 'node:fs';
-import { dirname, join, relative, isAbsolute } from 'node:path';
+import { dirname, isAbsolute, relative } from 'node:path';
 import type { Logger } from '../../src/logger.js';
+import { probeWritable } from '../../src/storage-errors.js';
 import { describeStorageFault, storageFaultCode } from './storage-fault.js';
 
 /** What GET /health reports about the state dir. */
@@ -46,20 +46,7 @@ export function createStorageHealth(options: StorageHealthOptions): StorageHealt
 
   function probe(): void {
     if (!fault) return;
-    const file = join(fault.dir, `.xopc-probe.${process.pid}.tmp`);
-    try {
-      const fd = openSync(file, 'w', 0o600);
-      try {
-        // One byte needs a block: a full disk refuses it even where an empty file would fit.
-        writeSync(fd, 'x');
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-        try { unlinkSync(file); } catch { /* gone, or never created */ }
-      }
-    } catch {
-      return;
-    }
+    if (probeWritable(fault.dir)) return;
     logger.info({ dir: fault.dir, downSince: fault.since }, 'state dir is writable again; work kept for it resumes');
     fault = null;
     if (timer) clearInterval(timer);
