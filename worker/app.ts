@@ -43,13 +43,14 @@ export function createApp(options: AppOptions): Koa {
   if (!config.gateway.auth.token) logger.warn('No gateway token configured; every /api request will be refused');
 
   const routers: Routes[] = [createLogsRouter({ logFile: options.logFile, maxFiles: config.logging.maxFiles }), ...(options.routers ?? [])];
+  const health = createHealthRouter({ startedAt: options.startedAt ?? Date.now(), storage: options.storage });
   const jsonBody = createJsonBody({ limit: config.gateway.bodyLimit });
 
   app.use(createErrorMiddleware({ onStorageFault: (err) => options.storage?.report(err) }));
   app.use(warmUpAfterFirstRequest(() => [jsonBody.preload(), ...routers.map((router) => router.preload?.())]));
   app.use(createRequestLog(logger));
   app.use(createCors({ origins: config.gateway.cors.origins }));
-  app.use(createHealthRouter({ startedAt: options.startedAt ?? Date.now(), storage: options.storage }).routes());
+  app.use(health.routes());
   app.use(createBearerAuth({ token: config.gateway.auth.token, limiter: createAuthFailureLimiter(options.authLimits) }));
   app.use(jsonBody.middleware);
   for (const router of routers) app.use(router.routes());

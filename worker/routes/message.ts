@@ -1,26 +1,38 @@
-import Router from '@koa/router';
 import type Koa from 'koa';
-import { z } from 'zod';
+import * as v from 'valibot';
 import type { Config } from '../../src/config.js';
 import { apiError } from '../http/errors.js';
+import type { Routes } from '../http/lazy-routes.js';
+import { route, routeGroup, type HeaderDef } from '../http/route.js';
 import type { MessageRequest, MessageService } from '../messages/message-service.js';
 import { SEGMENT_PATTERN } from '../sessions/session-key.js';
 
 // Printable ASCII, as Stripe and the IETF draft allow; long enough for a UUID with a prefix.
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+const IDEMPOTENCY_MESSAGE = 'Idempotency-Key must be 1-255 printable ASCII characters';
+
+const idempotencyHeader: HeaderDef = {
+  name: 'Idempotency-Key',
+  description: 'A retry with the same key returns the same message_id without processing twice (kept 24 h)',
+  schema: v.pipe(v.string(), v.regex(IDEMPOTENCY_KEY, IDEMPOTENCY_MESSAGE)),
+};
 
 function messageBody(maxMessageChars: number) {
-  return z.object({
-    channel: z.string({ error: 'channel must be a string' }).min(1, 'channel must not be empty'),
+  return v.object({
+    channel: v.pipe(v.string('channel must be a string'), v.minLength(1, 'channel must not be empty')),
     // Telegram chat ids arrive as numbers (negative for groups).
-    chat_id: z.union([z.string(), z.number().int()], { error: 'chat_id must be a string or an integer' })
-      .transform(String)
-      .refine((id) => SEGMENT_PATTERN.test(id), 'chat_id must be 1-64 characters of [a-z0-9_-] (Telegram ids may be negative)'),
-    content: z.string({ error: 'content must be a string' })
-      .refine((text) => text.trim().length > 0, 'content must not be empty')
-      .refine((text) => text.length <= maxMessageChars, `content is longer than ${maxMessageChars} characters (agents.defaults.maxMessageChars)`),
-    agentId: z.string({ error: 'agentId must be a string' }).optional(),
-  }, { error: 'body must be a JSON object with channel, chat_id and content' });
+    chat_id: v.pipe(
+      v.union([v.string(), v.pipe(v.number(), v.integer())], 'chat_id must be a string or an integer'),
+      v.transform(String),
+      v.regex(SEGMENT_PATTERN, 'chat_id must be 1-64 characters of [a-z0-9_-] (Telegram ids may be negative)'),
+    ),
+    content: v.pipe(
+      v.string('content must be a string'),
+      v.regex(/\S/, 'content must not be empty'),
+      v.maxLength(maxMessageChars, `content is longer than ${maxMessageChars} characters (agents.defaults.maxMessageChars)`),
+    ),
+    agentId: v.optional(v.string('agentId must be a string')),
+  }, 'body must be a JSON object with channel, chat_id and content');
 }
 
 /**
@@ -29,50 +41,98 @@ function messageBody(maxMessageChars: number) {
  * Both honour an `Idempotency-Key` header. `GET /api/message/:id` tells what became of an
  * accepted message (the async ones and inbound webhook messages).
  */
-export function createMessageRouter(options: { config: Config; messages: MessageService }): Router {
+export function createMessageRouter(options: { config: Config; messages: MessageService }): Routes {
   const { messages } = options;
-  const schema = messageBody(options.config.agents.defaults.maxMessageChars);
-  const router = new Router();
+  const body = messageBody(options.config.agents.defaults.maxMessageChars);
+  const example = { body: { channel: 'webchat', chat_id: 'contract', content: 'Remind me to water the plants' } };
 
-  const read = (ctx: Koa.Context): { request: MessageRequest; key?: string } => {
-    const parsed = schema.safeParse(ctx.request.body);
-    if (!parsed.success) throw apiError('INVALID_REQUEST', parsed.error.issues[0]!.message);
-    const { channel, chat_id: chatId, content, agentId } = parsed.data;
+  const idempotencyKey = (ctx: Koa.Context): string | undefined => {
     const key = ctx.get('idempotency-key') || undefined;
-    if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) throw apiError('INVALID_REQUEST', 'Idempotency-Key must be 1-255 printable ASCII characters');
-    return { request: { channel, chatId, content, ...(agentId === undefined ? {} : { agentId }) }, key };
+    if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) throw apiError('INVALID_REQUEST', IDEMPOTENCY_MESSAGE);
+    return key;
+  };
+  const request = (input: v.InferOutput<typeof body>): MessageRequest => {
+    const { channel, chat_id: chatId, content, agentId } = input;
+    return { channel, chatId, content, ...(agentId === undefined ? {} : { agentId }) };
   };
 
-  router.post('/api/message', async (ctx) => {
-    const { request, key } = read(ctx);
-    const { messageId } = await messages.accept(request, key);
+  const accept = route({
+    operationId: 'sendMessage',
+    method: 'POST',
+    path: '/api/message',
+    tag: 'messages',
+    summary: 'Send a message to the agent; the reply is delivered to the chat in the background',
+    body,
+    headers: [idempotencyHeader],
+    responses: { 202: { description: 'Accepted', schema: v.object({ status: v.literal('ok'), message_id: v.string() }) } },
+    errors: ['CHANNEL_NOT_FOUND', 'BUSY', 'AGENT_ERROR', 'STORAGE_UNAVAILABLE'],
+    example,
+  }, async (ctx, input) => {
+    const { messageId } = await messages.accept(request(input.body), idempotencyKey(ctx));
     ctx.status = 202;
     ctx.body = { status: 'ok', message_id: messageId };
   });
 
-  // What became of an accepted message: pending, answered (delivery left), delivered or failed.
-  router.get('/api/message/:id', (ctx) => {
-    const status = messages.status(ctx.params.id!);
+  const sync = route({
+    operationId: 'sendMessageSync',
+    method: 'POST',
+    path: '/api/message/sync',
+    tag: 'messages',
+    summary: 'Send a message to the agent and answer once the reply is delivered',
+    body,
+    headers: [idempotencyHeader],
+    responses: { 200: { description: 'Delivered', schema: v.object({ status: v.literal('ok'), reply: v.string(), message_id: v.string() }) } },
+    errors: ['CHANNEL_NOT_FOUND', 'AGENT_ERROR', 'CHANNEL_ERROR', 'STORAGE_UNAVAILABLE'],
+    example,
+  }, async (ctx, input) => {
+    const { messageId, reply } = await messages.send(request(input.body), idempotencyKey(ctx));
+    ctx.body = { status: 'ok', reply, message_id: messageId };
+  });
+
+  const error = v.object({ code: v.string(), message: v.string(), at: v.pipe(v.string(), v.isoTimestamp()) });
+  const status = route({
+    operationId: 'getMessage',
+    method: 'GET',
+    path: '/api/message/:id',
+    tag: 'messages',
+    summary: 'What became of an accepted message: pending, answered (delivery left), delivered or failed',
+    params: v.object({ id: v.pipe(v.string(), v.regex(/^msg_[0-9a-f]{24}$/, 'A message id is msg_ followed by 24 hex digits')) }),
+    responses: {
+      200: {
+        description: 'The message',
+        schema: v.object({
+          status: v.literal('ok'),
+          message: v.object({
+            message_id: v.string(),
+            state: v.picklist(['pending', 'answered', 'delivered', 'failed']),
+            channel: v.string(),
+            chat_id: v.string(),
+            acceptedAt: v.pipe(v.string(), v.isoTimestamp()),
+            attempts: v.pipe(v.number(), v.integer(), v.minValue(0), v.description('failed tries that are retried (not the message\'s own fault)')),
+            lastError: v.optional(error),
+            settledAt: v.optional(v.pipe(v.string(), v.isoTimestamp())),
+          }),
+        }),
+      },
+    },
+    errors: ['MESSAGE_NOT_FOUND'],
+    example: { params: { id: 'msg_000000000000000000000000' } },
+  }, (ctx, { params }) => {
+    const found = messages.status(params.id);
     ctx.body = {
       status: 'ok',
       message: {
-        message_id: status.messageId,
-        state: status.state,
-        channel: status.channel,
-        chat_id: status.chatId,
-        acceptedAt: status.acceptedAt,
-        attempts: status.attempts,
-        ...(status.lastError ? { lastError: status.lastError } : {}),
-        ...(status.settledAt ? { settledAt: status.settledAt } : {}),
+        message_id: found.messageId,
+        state: found.state,
+        channel: found.channel,
+        chat_id: found.chatId,
+        acceptedAt: found.acceptedAt,
+        attempts: found.attempts,
+        ...(found.lastError ? { lastError: found.lastError } : {}),
+        ...(found.settledAt ? { settledAt: found.settledAt } : {}),
       },
     };
   });
 
-  router.post('/api/message/sync', async (ctx) => {
-    const { request, key } = read(ctx);
-    const { messageId, reply } = await messages.send(request, key);
-    ctx.body = { status: 'ok', reply, message_id: messageId };
-  });
-
-  return router;
+  return routeGroup([accept, status, sync]);
 }
