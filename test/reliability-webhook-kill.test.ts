@@ -28,6 +28,8 @@ const KILLS = LONG ? 24 : 6;
 const KILLS_PER_GATEWAY = 3;
 const CHATS = 6;
 const SECRET = 'reliability-webhook-secret';
+// Generous: on a loaded machine (other test suites beside this one) a start can take seconds.
+const START_TIMEOUT_MS = 60_000;
 
 interface Reply {
   delivery: string;
@@ -69,7 +71,7 @@ test(`webhook messages across ${KILLS} worker kills and graceful stops: none los
   let serial = 0;
   let gracefulStops = 0;
   try {
-    gateway = await startGateway({ home, config });
+    gateway = await startGateway({ home, config, readyTimeoutMs: START_TIMEOUT_MS });
     const loops = Array.from({ length: CHATS }, async (_, c) => {
       const chatId = `hook-${c}`;
       order.set(chatId, []);
@@ -109,17 +111,17 @@ test(`webhook messages across ${KILLS} worker kills and graceful stops: none los
         gateway = null;
         await old.stop();
         gracefulStops++;
-        gateway = await startGateway({ home, config });
+        gateway = await startGateway({ home, config, readyTimeoutMs: START_TIMEOUT_MS });
       }
       const before = accepted.size;
-      await waitUntil(() => accepted.size >= before + 8, 30_000, 'more accepted messages before the next kill');
+      await waitUntil(() => accepted.size >= before + 8, START_TIMEOUT_MS, 'more accepted messages before the next kill');
       const { workerPid } = gateway!.lock()!;
       process.kill(workerPid!, 'SIGKILL');
       kills++;
-      await gateway!.waitForServing({ exceptWorkerPid: workerPid!, timeoutMs: 20_000 });
+      await gateway!.waitForServing({ exceptWorkerPid: workerPid!, timeoutMs: START_TIMEOUT_MS });
     }
     const before = accepted.size;
-    await waitUntil(() => accepted.size >= before + 8, 30_000, 'messages accepted after the last kill');
+    await waitUntil(() => accepted.size >= before + 8, START_TIMEOUT_MS, 'messages accepted after the last kill');
     stop = true;
     await Promise.all(loops);
 
@@ -151,7 +153,12 @@ test(`webhook messages across ${KILLS} worker kills and graceful stops: none los
   } finally {
     stop = true;
     await gateway?.stop();
-    removeHome(home);
+    // Best effort: a failure above must not be hidden by a file still being removed.
+    try {
+      removeHome(home);
+    } catch (err) {
+      t.diagnostic(`could not remove ${home}: ${(err as Error).message}`);
+    }
     receiver.closeAllConnections();
     receiver.close();
     await mock.stop();
