@@ -68,7 +68,7 @@ test(`${CHATS * PER_CHAT} signed webhook messages, kill -9 of the worker: each a
     config: {
       agents: { defaults: { model: 'mock/durable', maxRetries: 0, timeoutMs: 30_000 } },
       providers: { mock: { baseUrl: mock.baseUrl, apiKey: 'mock-key' } },
-      channels: { webhook: { enabled: true, secret: SECRET, replyUrl: receiver.url } },
+      channels: { webhook: { enabled: true, secret: SECRET, replyUrl: receiver.url, legacySignature: true } },
     },
   });
   try {

@@ -59,7 +59,7 @@ test(`webhook messages across ${KILLS} worker kills and graceful stops: none los
     gateway: { maxPendingMessages: 1000 },
     agents: { defaults: { model: 'mock/webhook', maxRetries: 0, timeoutMs: 30_000, contextMessages: 4 } },
     providers: { mock: { baseUrl: mock.baseUrl, apiKey: 'mock-key' } },
-    channels: { webhook: { enabled: true, secret: SECRET, replyUrl: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks` } },
+    channels: { webhook: { enabled: true, secret: SECRET, replyUrl: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`, legacySignature: true } },
     logging: { level: 'warn' },
   };
   // message id -> what was sent; per chat the contents in the order they were accepted.

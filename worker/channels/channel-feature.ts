@@ -62,7 +62,7 @@ export async function createChannelFeature(options: ChannelFeatureOptions): Prom
   }
   if (webhook.enabled) {
     const { createWebhookChannel } = await import('./webhook/webhook-channel.js');
-    list.push(createWebhookChannel({ config: webhook, logger, accept }));
+    list.push(createWebhookChannel({ config: webhook, logger, accept, stateDir }));
   }
   const channels = createChannelRegistry(list, logger);
   logger.info({ channels: list.map((channel) => channel.name) }, 'channels enabled');

@@ -1,13 +1,15 @@
 import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
 import type { Config } from '../../../src/config.js';
 import type { Logger } from '../../../src/logger.js';
 import { apiError } from '../../http/errors.js';
 import { parseInput } from '../../http/validate.js';
 import { newMessageId } from '../../messages/message-id.js';
 import { withRetry, type RetryVerdict } from '../retry.js';
-import type { Channel, InboundAcceptor } from '../types.js';
+import type { Channel, InboundAcceptor, WebhookRequest, WebhookResponse } from '../types.js';
 import { webhookInboundSchema } from './inbound-schema.js';
-import { SIGNATURE_HEADER, signBody, verifySignature } from './signature.js';
+import { createReplayGuard } from './replay-guard.js';
+import { createWebhookAuth } from './webhook-auth.js';
 
 export const WEBHOOK_CHANNEL = 'webhook';
 export const EVENT_HEADER = 'X-Xopc-Event';
@@ -20,8 +22,9 @@ export interface WebhookChannelOptions {
   logger: Logger;
   /** Writes an inbound message down and answers it in the background (the message service). */
   accept: InboundAcceptor;
+  /** Where delivery ids are remembered (replay guard). */
+  stateDir: string;
 }
-
 
 /** The receiver failed in a way another try may fix (status or network), with its Retry-After. */
 class DeliveryFailure extends Error {
@@ -32,7 +35,7 @@ class DeliveryFailure extends Error {
 
 /**
  * The generic webhook channel. Inbound: `POST /api/webhook/webhook` with
- * `{event:"message", data:{chat_id, content, sender?}}`, signed (signature.ts); it is
+ * `{event:"message", data:{chat_id, content, sender?}}`, signed (webhook-auth.ts); it is
  * written down (fsync'd, with the async messages) and only then answered 202 with a
  * message_id, then answered in the background by this worker or, if it dies, the next
  * one. Outbound: the reply is POSTed to `replyUrl` as `{event:"message", data:{chat_id,
@@ -42,9 +45,11 @@ class DeliveryFailure extends Error {
  * message}}}` goes out instead.
  */
 export function createWebhookChannel(options: WebhookChannelOptions): Channel {
-  const { config, accept } = options;
+  const { config } = options;
   const logger = options.logger.child({ channel: WEBHOOK_CHANNEL });
   const secret = config.secret ?? '';
+  const auth = secret ? createWebhookAuth({ secret, legacySignature: config.legacySignature }) : null;
+  const replay = createReplayGuard({ dir: join(options.stateDir, 'channels', 'webhook-deliveries'), logger });
 
   if (!config.replyUrl) logger.warn('channels.webhook.replyUrl is not set: webhook replies stay in their sessions');
 
@@ -55,7 +60,6 @@ export function createWebhookChannel(options: WebhookChannelOptions): Channel {
     const headers = {
       'content-type': 'application/json',
       'user-agent': 'xopc-gateway',
-      [SIGNATURE_HEADER]: signBody(secret, body),
       [EVENT_HEADER]: event,
       [DELIVERY_HEADER]: delivery,
     };
@@ -63,7 +67,8 @@ export function createWebhookChannel(options: WebhookChannelOptions): Channel {
       await withRetry(async () => {
         let response: Response;
         try {
-          response = await fetch(url, { method: 'POST', headers, body, redirect: 'manual', signal: AbortSignal.timeout(config.replyTimeoutMs) });
+          // Signed at each attempt: a retry minutes later carries a fresh webhook-timestamp, the same webhook-id.
+          response = await fetch(url, { method: 'POST', headers: { ...headers, ...auth?.sign(delivery, body) }, body, redirect: 'manual', signal: AbortSignal.timeout(config.replyTimeoutMs) });
         } catch (err) {
           throw new DeliveryFailure(`request failed: ${describeFetchError(err)}`, { retry: true });
         }
@@ -103,15 +108,19 @@ export function createWebhookChannel(options: WebhookChannelOptions): Channel {
     },
 
     async handleWebhook(request) {
-      if (!secret || !verifySignature(secret, request.rawBody, request.headers[SIGNATURE_HEADER.toLowerCase()])) {
-        throw apiError('UNAUTHORIZED', `Missing or invalid ${SIGNATURE_HEADER}: expected "sha256=<hex HMAC-SHA256 of the raw body keyed with channels.webhook.secret>"`);
-      }
-      const { chat_id: chatId, content, sender } = parseInput(webhookInboundSchema, request.body).data;
-      // Written down before the 202: answered by this worker or the next one.
-      const { messageId } = accept({ channel: WEBHOOK_CHANNEL, chatId, content, ...(sender ? { sender } : {}) });
-      return { status: 202, body: { status: 'ok', message_id: messageId } };
+      if (!auth) throw apiError('UNAUTHORIZED', 'channels.webhook.secret is not set: no call can be verified');
+      const verified = auth.verify(request.headers, request.rawBody);
+      // A delivery id seen before gets its first answer and does not run again.
+      return verified.id === null ? accept(request) : replay.once(verified.id, () => accept(request));
     },
   };
+
+  /** Validates an authenticated inbound call and writes it down before the 202: answered by this worker or the next one. */
+  async function accept(request: WebhookRequest): Promise<WebhookResponse> {
+    const { chat_id: chatId, content, sender } = parseInput(webhookInboundSchema, request.body).data;
+    const { messageId } = options.accept({ channel: WEBHOOK_CHANNEL, chatId, content, ...(sender ? { sender } : {}) });
+    return { status: 202, body: { status: 'ok', message_id: messageId } };
+  }
 }
 
 function retryAfterMs(header: string | null): number | undefined {
