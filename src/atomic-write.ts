@@ -12,15 +12,22 @@ export function writeFileAtomic(file: string, data: string | Buffer, mode = 0o60
   const tmp = join(dir, `.${basename(file)}.${process.pid}.${Date.now()}.tmp`);
   const fd = openSync(tmp, 'w', mode);
   try {
-    writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+    const buffer = typeof data === 'string' ? Buffer.from(data) : data;
+    // A short write is retried: the next one continues or says why (ENOSPC); a file cut
+    // short must never be renamed into place.
+    for (let offset = 0; offset < buffer.length;) {
+      const written = writeSync(fd, buffer, offset, buffer.length - offset);
+      if (written === 0) throw Object.assign(new Error(`no space left on device writing ${tmp}`), { code: 'ENOSPC' });
+      offset += written;
+    }
     fsyncSync(fd);
-  } catch (err) {
     closeSync(fd);
+    renameSync(tmp, file);
+  } catch (err) {
+    try { closeSync(fd); } catch { /* closed already */ }
     try { unlinkSync(tmp); } catch { /* already gone */ }
     throw err;
   }
-  closeSync(fd);
-  renameSync(tmp, file);
   fsyncDir(dir);
 }
 

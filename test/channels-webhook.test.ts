@@ -141,6 +141,16 @@ describe('generic webhook channel and webchat', () => {
     await mock?.stop();
   });
 
+  /** Polls GET /api/message/:id until `done` holds for it. */
+  async function waitForState(id: string, done: (message: any) => boolean): Promise<any> {
+    for (let i = 0; i < 600; i++) {
+      const res = await app.call('GET', `/api/message/${id}`);
+      if (res.status === 200 && done(res.json.message)) return res.json.message;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    throw new Error(`message ${id} never reached the expected state`);
+  }
+
   const inbound = (raw: string, signature?: Record<string, string>) => fetch(`${app.url}/api/webhook/webhook`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...signature },
@@ -221,20 +231,49 @@ describe('generic webhook channel and webchat', () => {
     assert.deepEqual(tries.map((t) => t.body.data.content), ['retry me', 'retry me', 'retry me']);
   });
 
-  test('a receiver that keeps failing gets the bounded retries, then the failure is logged', async () => {
+  test('a receiver that keeps failing gets the bounded retries; the reply stays pending and goes out once the receiver is back', async () => {
     const start = receiver.received.length;
-    receiver.state.failures = 100;
+    receiver.state.failures = 3;
     const raw = JSON.stringify({ event: 'message', data: { chat_id: 'room-3', content: 'nobody listens' } });
     const res = await inbound(raw, sign(raw));
-    const line = await app.waitForLog('webhook reply could not be delivered after all retries; it stays in the session');
-    assert.equal(line.messageId, res.json.message_id);
-    assert.equal(receiver.received.length - start, 3);
+    assert.equal(res.status, 202);
+    const id = res.json.message_id;
+    // The channel's 3 tries fail: a receiver's 5xx is not the message's fault, so it stays pending.
+    const first = await waitForState(id, (m) => m.lastError?.code === 'CHANNEL_ERROR');
+    assert.equal(first.state, 'answered');
+    assert.equal(first.attempts, 1);
+    assert.match(first.lastError.message, /receiver answered 500/);
+    // The next try (after a backoff) reaches the receiver, which answers again.
+    const done = await waitForState(id, (m) => m.state === 'delivered');
+    assert.equal(done.attempts, 1);
+    const replies = receiver.received.slice(start).filter((r) => r.body.data.in_reply_to === id);
+    assert.equal(replies.length, 4, 'three failed tries, then the one that got through');
+    assert.equal(new Set(replies.map((r) => r.headers['x-xopc-delivery'])).size, 1, 'one delivery id for every try of the reply');
+    const session = await app.call('GET', '/api/sessions/main:webhook:room-3');
+    assert.deepEqual(session.json.session.messages.map((m: any) => m.content), ['nobody listens', 'nobody listens'], 'the turn ran once');
 
+    receiver.state.failures = 100;
     const sync = await app.call('POST', '/api/message/sync', { channel: 'webhook', chat_id: 'room-3', content: 'sync fails' });
     assert.equal(sync.status, 502);
     assert.equal(sync.json.error.code, 'CHANNEL_ERROR');
     assert.match(sync.json.error.message, /receiver answered 500/);
     receiver.state.failures = 0;
+  });
+
+  test('a receiver that refuses a reply (4xx) ends the message as failed, visible in the API', async () => {
+    receiver.state.failures = 1;
+    receiver.state.failWith = 422;
+    const raw = JSON.stringify({ event: 'message', data: { chat_id: 'room-4', content: 'refused' } });
+    const res = await inbound(raw, sign(raw));
+    const failed = await waitForState(res.json.message_id, (m) => m.state === 'failed');
+    assert.equal(failed.lastError.code, 'CHANNEL_ERROR');
+    assert.match(failed.lastError.message, /receiver answered 422/);
+    const line = await app.waitForLog(`message ${res.json.message_id} failed for good (CHANNEL_ERROR): it is not retried; GET /api/message/${res.json.message_id} shows why`);
+    assert.equal(line.level, 40, 'logged at warn');
+    receiver.state.failWith = 500;
+    const unknown = await app.call('GET', '/api/message/msg_000000000000000000000000');
+    assert.equal(unknown.status, 404);
+    assert.equal(unknown.json.error.code, 'MESSAGE_NOT_FOUND');
   });
 
   test('webchat: the reply stays in the session and goes nowhere else', async () => {

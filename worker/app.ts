@@ -13,6 +13,7 @@ import { createRequestLog } from './http/request-log.js';
 import { createUiStatic } from './http/ui-static.js';
 import { createHealthRouter } from './routes/health.js';
 import { createLogsRouter } from './routes/logs.js';
+import type { StorageHealth } from './storage/storage-health.js';
 
 export interface AppOptions {
   config: Config;
@@ -23,6 +24,8 @@ export interface AppOptions {
   startedAt?: number;
   /** Feature routers (agent, sessions, channels, cron), mounted behind auth; some load on first use. */
   routers?: Routes[];
+  /** Whether the state dir is writable: GET /health reports it, storage faults of requests are reported to it. */
+  storage?: StorageHealth;
   /** Failed-auth lockout numbers; tests shrink them. Defaults: 10 in 60 s, 5 min lockout. */
   authLimits?: AuthFailureLimiterOptions;
   /** Aborted when the worker starts draining: open-ended streams (the live log) end then. */
@@ -54,10 +57,10 @@ export function createApp(options: AppOptions): Koa {
     createLogsRouter(logs),
     ...(options.routers ?? []),
   ];
-  const health = createHealthRouter({ startedAt: options.startedAt ?? Date.now() });
+  const health = createHealthRouter({ startedAt: options.startedAt ?? Date.now(), storage: options.storage });
   const jsonBody = createJsonBody({ limit: config.gateway.bodyLimit });
 
-  app.use(createErrorMiddleware());
+  app.use(createErrorMiddleware({ onStorageFault: (err) => options.storage?.report(err) }));
   app.use(createClientAddress(createProxyTrust(config.gateway.trustedProxies)));
   app.use(warmUpAfterFirstRequest(() => [jsonBody.preload(), ...routers.map((router) => router.preload?.())]));
   app.use(createRequestLog(logger));

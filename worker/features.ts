@@ -13,6 +13,7 @@ import { lazyRoutes, type Routes } from './http/lazy-routes.js';
 import { createKeyedQueue } from './sessions/session-queue.js';
 import { createSessionService, type SessionService } from './sessions/session-service.js';
 import { createSessionStore, type SessionStore } from './sessions/session-store.js';
+import { createStorageHealth, type StorageHealth } from './storage/storage-health.js';
 
 /** What the worker's feature modules (agent, sessions, channels, cron) get to build themselves. */
 export interface FeatureContext {
@@ -42,6 +43,8 @@ export interface Features {
     tools: ToolRegistry;
     /** The enabled channels (telegram, webhook, webchat): `send(channel, chatId, text)` delivers a message. */
     channels: ChannelRegistry;
+    /** Whether the state dir is writable (GET /health). */
+    storage: StorageHealth;
   };
 }
 
@@ -52,6 +55,7 @@ export async function createFeatures(context: FeatureContext): Promise<Features>
 
   // One queue for the whole worker: agent turns and session deletes of one session run in order.
   const queue = createKeyedQueue();
+  const storage = createStorageHealth({ stateDir, logger });
   const store = createSessionStore({ dir: join(stateDir, 'sessions'), logger: logger.child({ component: 'sessions' }) });
   const tools = createToolRegistry();
   tools.register(createCurrentTimeTool());
@@ -59,7 +63,7 @@ export async function createFeatures(context: FeatureContext): Promise<Features>
   const sessions = createSessionService({ config, store, queue });
 
   // --- channels and messages (issue 4): registry, /api/message, /api/webhook/:channel, send tool ---
-  const channelFeature = await createChannelFeature({ config, logger, stateDir, store, queue, agent, tools });
+  const channelFeature = await createChannelFeature({ config, logger, stateDir, store, queue, agent, tools, storage });
   const { channels } = channelFeature;
   // --- end channels ---
 
@@ -90,8 +94,9 @@ export async function createFeatures(context: FeatureContext): Promise<Features>
       await channelFeature.close();
       await agent.close();
       await cronFeature.settled();
+      storage.close();
     },
-    services: { agent, sessions, store, tools, channels },
+    services: { agent, sessions, store, tools, channels, storage },
   };
 }
 

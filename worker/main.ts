@@ -128,7 +128,7 @@ async function main(): Promise<void> {
     const status = lazyRoutes(['/api/status'], async () => (await import('./routes/status.js')).createStatusRouter({
       config, startedAt, supervisorPid: process.ppid, host: options.host, port: options.port, channels: () => channels.list().map((channel) => channel.name),
     }));
-    const app = createApp({ config, logger, logFile: resolveLogFile(config.logging, options.configPath), startedAt, routers: [...features.routers, status], draining: draining.signal });
+    const app = createApp({ config, logger, logFile: resolveLogFile(config.logging, options.configPath), startedAt, routers: [...features.routers, status], draining: draining.signal, storage: features.services.storage });
     const { gateway } = config;
     const log = logger;
     http = createDrainableServer(app.callback(), {

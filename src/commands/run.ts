@@ -1,5 +1,7 @@
 import { setFlagsFromString } from 'node:v8';
-import { configPath as resolveConfigPath } from '../paths.js';
+import { CliError } from '../cli-error.js';
+import { configPath as resolveConfigPath, stateDir } from '../paths.js';
+import { describeStorageFault, probeWritable, storageErrnoCode } from '../storage-errors.js';
 import { intOption } from './options.js';
 
 export interface RunOptions {
@@ -23,6 +25,14 @@ export async function runGateway(options: RunOptions): Promise<never> {
   // a burst of log lines stays grown (~2 MB after 10,000 requests). Set before the
   // supervisor's modules load, whose loading is what would otherwise get optimized.
   setFlagsFromString('--no-opt --semi-space-growth-factor=1');
+  // Everything the gateway keeps (lock, config, sessions, logs) is written there: a
+  // read-only or full state dir is one clear line now, not a failure deep in the start.
+  const dir = stateDir();
+  const fault = probeWritable(dir);
+  if (fault) {
+    const code = storageErrnoCode(fault);
+    throw new CliError(`Cannot write the state dir ${dir}: ${code ? describeStorageFault(code) : fault.message}. Make it writable (or free space), or set XOPC_HOME to another directory.`);
+  }
   const { runSupervisor } = await import('../../supervisor/supervisor.js');
   const code = await runSupervisor({ configPath: resolveConfigPath(options.config), flags, force: Boolean(options.force) });
   // Workers and timers are gone; leave now rather than wait for stray handles.

@@ -48,7 +48,7 @@ export async function startAgentApp(overrides: Record<string, unknown> = {}): Pr
   const config = configSchema.parse({ gateway: { auth: { token: TOKEN } }, ...overrides });
   const logger = createLogger('worker', 'silent', { write() {} });
   const features = await createFeatures({ config, logger, stateDir: home });
-  const app = createApp({ config, logger, logFile: join(home, 'gateway.log'), routers: features.routers, authLimits: { maxFailures: 1000 } });
+  const app = createApp({ config, logger, logFile: join(home, 'gateway.log'), routers: features.routers, storage: features.services.storage, authLimits: { maxFailures: 1000 } });
   const server = http.createServer(app.callback());
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');

@@ -176,6 +176,11 @@ function normalize(output: ToolOutput): { text: string; isError: boolean } {
   return { text: text.length > MAX_TOOL_OUTPUT_CHARS ? `${text.slice(0, MAX_TOOL_OUTPUT_CHARS)}... [truncated]` : text, isError };
 }
 
+function retryable(flag: boolean, error: ApiError): ApiError {
+  error.retryable = flag;
+  return error;
+}
+
 function cancelled() {
-  return apiError('AGENT_ERROR', 'The request was cancelled before the agent answered because the gateway is shutting down; retry shortly');
+  return retryable(true, apiError('AGENT_ERROR', 'The request was cancelled before the agent answered because the gateway is shutting down; retry shortly'));
 }

@@ -1,6 +1,7 @@
 import type { Config } from '../../src/config.js';
 import type { Logger } from '../../src/logger.js';
-import { apiError } from '../http/errors.js';
+import { ApiError, apiError } from '../http/errors.js';
+import { storageFaultCode, storageUnavailable } from '../storage/storage-fault.js';
 import type { KeyedQueue } from '../sessions/session-queue.js';
 import { formatSessionKey, type SessionKeyParts } from '../sessions/session-key.js';
 import type { SessionStore } from '../sessions/session-store.js';
@@ -122,6 +123,9 @@ export function createAgentService(options: AgentServiceOptions): AgentService {
           logger.warn({ err, session: sessionKey, model: resolved.ref, ms: Date.now() - startedAt }, 'agent turn failed; nothing was stored for it');
           throw err;
         }
+      }).catch((err: unknown) => {
+        // A full or read-only disk is neither the provider's fault nor an internal error.
+        throw storageFaultCode(err) && !(err instanceof ApiError) ? storageUnavailable(err) : err;
       });
       return { run };
     },

@@ -16,12 +16,18 @@ export function providerError(resolved: ResolvedModel, detail: string): ApiError
   let clean = redacted.replace(/\s+/g, ' ').trim();
   if (clean.length > MAX_ERROR_DETAIL_CHARS) clean = `${clean.slice(0, MAX_ERROR_DETAIL_CHARS)}...`;
   const hint = hintFor(resolved, clean);
-  return apiError('AGENT_ERROR', `Model provider '${resolved.provider}' failed (model ${resolved.ref}, POST ${resolved.endpoint}): ${clean}${hint ? `. ${hint}` : ''}`);
+  const error = apiError('AGENT_ERROR', `Model provider '${resolved.provider}' failed (model ${resolved.ref}, POST ${resolved.endpoint}): ${clean}${hint ? `. ${hint}` : ''}`);
+  // A provider that refuses this very request (400 bad request, 413 too large, 422) will
+  // refuse it again; anything else (network, 5xx, 429, auth) is an outage that may clear.
+  error.retryable = !/^(400|413|422)\b/.test(clean);
+  return error;
 }
 
 /** A model call that took longer than `agents.defaults.timeoutMs`. */
 export function timeoutError(resolved: ResolvedModel, timeoutMs: number): ApiError {
-  return apiError('AGENT_ERROR', `Model provider '${resolved.provider}' did not answer within ${timeoutMs} ms (model ${resolved.ref}, POST ${resolved.endpoint}); raise agents.defaults.timeoutMs or check the provider`);
+  const error = apiError('AGENT_ERROR', `Model provider '${resolved.provider}' did not answer within ${timeoutMs} ms (model ${resolved.ref}, POST ${resolved.endpoint}); raise agents.defaults.timeoutMs or check the provider`);
+  error.retryable = true;
+  return error;
 }
 
 function hintFor(resolved: ResolvedModel, detail: string): string | null {

@@ -11,12 +11,13 @@ import { lazyRoutes, type Routes } from '../http/lazy-routes.js';
 import { createWebhookRouter } from '../routes/webhook.js';
 import type { KeyedQueue } from '../sessions/session-queue.js';
 import type { SessionStore } from '../sessions/session-store.js';
+import type { StorageHealth } from '../storage/storage-health.js';
 import { createChannelRegistry } from './registry.js';
 import { createSendMessageTool } from './send-message-tool.js';
-import type { Channel, ChannelRegistry, InboundHandler } from './types.js';
+import type { Channel, ChannelRegistry, InboundAcceptor, InboundHandler } from './types.js';
 import { createWebchatChannel } from './webchat.js';
 
-// How long async /api/message turns may take to finish when the worker exits.
+// How long accepted messages being answered may take to finish when the worker exits (the rest stays pending).
 const CLOSE_WAIT_MS = 3000;
 
 export interface ChannelFeatureOptions {
@@ -27,6 +28,7 @@ export interface ChannelFeatureOptions {
   queue: KeyedQueue;
   agent: AgentService;
   tools: ToolRegistry;
+  storage?: StorageHealth;
 }
 
 /** The channels, the message service and their routes, as features.ts mounts them. */
@@ -50,23 +52,24 @@ export async function createChannelFeature(options: ChannelFeatureOptions): Prom
   const logger = options.logger.child({ component: 'channels' });
   // Channels are built before the service that answers them; they call it only later.
   const onInbound: InboundHandler = (message) => messages.inbound(message);
+  const accept: InboundAcceptor = (message) => messages.acceptInbound(message);
 
   const list: Channel[] = [createWebchatChannel({ store, queue, agentId: () => defaultAgentId(config) })];
   const { telegram, webhook } = config.channels;
   if (telegram.enabled) {
     const { createTelegramChannel } = await import('./telegram/telegram-channel.js');
-    list.push(createTelegramChannel({ config: telegram, stateDir, logger, onInbound }));
+    list.push(createTelegramChannel({ config: telegram, stateDir, logger, onInbound, accept }));
   }
   if (webhook.enabled) {
     const { createWebhookChannel } = await import('./webhook/webhook-channel.js');
-    list.push(createWebhookChannel({ config: webhook, logger, onInbound, stateDir }));
+    list.push(createWebhookChannel({ config: webhook, logger, accept, stateDir }));
   }
   const channels = createChannelRegistry(list, logger);
   logger.info({ channels: list.map((channel) => channel.name) }, 'channels enabled');
 
   const idempotency = createIdempotencyStore({ dir: join(stateDir, 'messages', 'idempotency'), ttlMs: IDEMPOTENCY_TTL_MS, logger });
   const pending = createPendingStore(join(stateDir, 'messages', 'pending'));
-  const messages = createMessageService({ config, logger, agent, channels, idempotency, pending });
+  const messages = createMessageService({ config, logger, agent, channels, idempotency, pending, storage: options.storage });
   options.tools.register(createSendMessageTool(channels));
 
   return {

@@ -23,13 +23,24 @@ export interface InboundMessage {
  */
 export type InboundHandler = (message: InboundMessage) => Promise<string>;
 
+/**
+ * What a channel's webhook calls for an inbound message: writes it down (fsync'd) and
+ * answers it in the background (the reply goes out through the channel's `send`), so the
+ * channel may tell its sender "accepted" once this returns. Throws BUSY or
+ * STORAGE_UNAVAILABLE when the message cannot be taken now (the sender should retry).
+ */
+export type InboundAcceptor = (message: InboundMessage) => { messageId: string };
+
 /** What a delivery may say about itself beside its text. */
 export interface SendOptions {
   /**
-   * The message_id of the request this text answers (POST /api/message): channels whose
-   * payload can carry it send it as `in_reply_to`, so the receiver can match the reply.
+   * The message_id of the message this text answers (an inbound message, or POST
+   * /api/message): channels whose payload can carry it send it as `in_reply_to`, so the
+   * receiver can match the reply.
    */
   inReplyTo?: string;
+  /** The text answers a message that came in through this same channel (not POST /api/message). */
+  inbound?: boolean;
 }
 
 /** An HTTP request to `POST /api/webhook/:channel`, reduced to what a channel needs. */
@@ -61,6 +72,12 @@ export interface Channel {
    * or failed delivery after its retries.
    */
   send(chatId: string, text: string, options?: SendOptions): Promise<void>;
+  /**
+   * Tells a chat that its inbound message `inReplyTo` will not be answered (Telegram: a
+   * short notice; webhook: an `error` event to replyUrl). Only for a failure of the message
+   * itself; failures that may clear are retried instead.
+   */
+  reportFailure?(chatId: string, inReplyTo: string, error: { code: string; message: string }): Promise<void>;
   /**
    * Present on channels that accept inbound webhooks; authenticates the request itself
    * and throws apiError('UNAUTHORIZED' | 'INVALID_REQUEST' | 'CHANNEL_NOT_FOUND') to refuse it.

@@ -1,5 +1,6 @@
 import type Koa from 'koa';
 import type { Logger } from '../../src/logger.js';
+import { storageFaultCode, storageUnavailable } from '../storage/storage-fault.js';
 import { ApiError, ERROR_CODES, errorBody, type ErrorCode } from './errors.js';
 
 /** What a client sees for a Koa/http-errors 4xx status, when the error carries no message of its own. */
@@ -31,13 +32,20 @@ interface HttpLikeError {
  * registered code and message; http-errors with a 4xx status (body parser, router,
  * `ctx.throw(400)`) map to the matching code; anything else is a 500 whose body says
  * nothing about the cause. Errors worth logging go to the app's `error` event, which
- * `handleAppError` logs, so each failure is logged exactly once.
+ * `handleAppError` logs, so each failure is logged exactly once. A storage fault (disk
+ * full, read-only state dir) is 503 STORAGE_UNAVAILABLE, and `onStorageFault` hears of it
+ * (GET /health then says degraded).
  */
-export function createErrorMiddleware(): Koa.Middleware {
+export function createErrorMiddleware(options: { onStorageFault?: (err: unknown) => void } = {}): Koa.Middleware {
   return async function errorMiddleware(ctx, next) {
     try {
       await next();
-    } catch (thrown) {
+    } catch (caught) {
+      let thrown = caught;
+      if (storageFaultCode(thrown)) {
+        options.onStorageFault?.(thrown);
+        if (!(thrown instanceof ApiError)) thrown = storageUnavailable(thrown);
+      }
       const { status, code, message, headers, log } = describe(thrown);
       if (log) ctx.app.emit('error', thrown, ctx);
       // The response has started, or the client is gone: too late to answer.

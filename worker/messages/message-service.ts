@@ -8,7 +8,9 @@ import type { ChannelRegistry, InboundMessage } from '../channels/types.js';
 import { ApiError, apiError } from '../http/errors.js';
 import { formatSessionKey, type SessionKeyParts } from '../sessions/session-key.js';
 import type { IdempotencyRecord, IdempotencyStore } from './idempotency-store.js';
-import type { PendingMessage, PendingStore } from './pending-store.js';
+import type { MessageStatus, PendingMessage, PendingStore } from './pending-store.js';
+import { createPendingRunner } from './pending-runner.js';
+import type { StorageHealth } from '../storage/storage-health.js';
 import { newMessageId } from './message-id.js';
 
 /** A validated `POST /api/message` body. */
@@ -25,28 +27,40 @@ export interface MessageServiceOptions {
   agent: AgentService;
   channels: ChannelRegistry;
   idempotency: IdempotencyStore;
-  /** Where accepted async messages wait until delivered (see pending-store.ts). */
+  /** Where accepted messages wait until delivered (see pending-store.ts). */
   pending: PendingStore;
+  /** Told about storage faults of background work; /health reports them. */
+  storage?: StorageHealth;
 }
 
 export interface MessageService {
   /**
-   * Async: checks the request, answers a message_id, then runs the turn and delivers the
-   * reply in the background. BUSY when this worker already holds `gateway.maxPendingMessages` such messages.
+   * Async: checks the request, writes it down, answers a message_id, then runs the turn and
+   * delivers the reply in the background. BUSY when the gateway already holds
+   * `gateway.maxPendingMessages` accepted messages not yet settled (on disk, any worker's).
    */
   accept(request: MessageRequest, idempotencyKey?: string): Promise<{ messageId: string }>;
   /** Sync: runs the turn and delivers the reply; CHANNEL_ERROR when delivery fails (the reply stays in the session). */
   send(request: MessageRequest, idempotencyKey?: string): Promise<{ messageId: string; reply: string }>;
-  /** For channels: answers an inbound message in its chat's session with the default agent. */
+  /**
+   * For channels' webhooks: writes an inbound message down (fsync'd) before the channel
+   * answers its sender, then answers it in its chat's session with the default agent and
+   * delivers the reply in the background, like `accept`. BUSY or STORAGE_UNAVAILABLE when
+   * it cannot be written down (the sender should retry).
+   */
+  acceptInbound(message: InboundMessage): { messageId: string };
+  /** For polling channels, which keep their own journal: answers an inbound message in its chat's session with the default agent. */
   inbound(message: InboundMessage): Promise<string>;
-  /** Before the worker exits: waits up to `timeoutMs` for async messages still being answered. */
+  /** What became of an accepted message; MESSAGE_NOT_FOUND when unknown (or settled over a day ago). */
+  status(messageId: string): MessageStatus;
+  /** Before the worker exits: waits up to `timeoutMs` for messages still being answered; the rest stays pending. */
   close(timeoutMs: number): Promise<void>;
-  /** Background owner only: answers async messages that dead workers left, now and then every few seconds. */
+  /** Background owner only: answers messages that dead workers left, now and then every few seconds. */
   startReplay(): void;
   stopReplay(): void;
 }
 
-// How often the background owner looks for async messages left by workers that died.
+// How often the background owner looks for messages left by workers that died.
 const REPLAY_INTERVAL_MS = 5000;
 
 // Retry-After of a BUSY answer: about one turn of a slow model, which frees a slot.
@@ -56,6 +70,8 @@ const BUSY_RETRY_AFTER_S = 5;
 const FOREIGN_WAIT_MS = 120_000;
 const FOREIGN_POLL_MS = 250;
 
+const MESSAGE_ID = /^msg_[0-9a-f]{24}$/;
+
 /**
  * Messages addressed to channel chats: the agent answers in the session
  * `{agent}:{channel}:{chat_id}` and the reply goes to that chat (webchat keeps it in
@@ -64,25 +80,24 @@ const FOREIGN_POLL_MS = 250;
  */
 export function createMessageService(options: MessageServiceOptions): MessageService {
   const { config, agent, channels, idempotency, pending } = options;
-  // `gateway.maxPendingMessages` (64): async messages one worker holds accepted but not
-  // yet answered and delivered. Beyond it POST /api/message answers BUSY: a backlog the
-  // agent cannot work off only grows (under load the gateway accepted about twice what
-  // it answered), and every entry is a pending file, a queued turn and memory.
+  // `gateway.maxPendingMessages` (64): messages the gateway holds accepted but not yet
+  // answered and delivered, counted on disk, so that what dead workers left counts too.
+  // Beyond it POST /api/message and inbound webhooks answer BUSY: a backlog the agent
+  // cannot work off only grows, and every entry is a pending file, a queued turn and memory.
   const maxBacklog = config.gateway.maxPendingMessages;
-  let closing = false;
   let replayTimer: NodeJS.Timeout | null = null;
   let replaying: Promise<void> | null = null;
   const logger = options.logger.child({ component: 'messages' });
   // Sync requests of this worker still running, by idempotency key: a retry joins them.
   const running = new Map<string, Promise<{ messageId: string; reply: string }>>();
-  // Async messages answered in the background, so that close() can let them finish.
-  const background = new Set<Promise<void>>();
 
   function target(request: MessageRequest): SessionKeyParts {
     const channel = channels.get(request.channel);
     if (!channel) throw apiError('CHANNEL_NOT_FOUND', `Channel "${clip(request.channel)}" is not configured or not enabled`);
     return { agentId: resolveAgentId(config, request.agentId), channel: channel.name, peerId: request.chatId };
   }
+
+  const runner = createPendingRunner({ logger: options.logger, agent, channels, idempotency, pending, storage: options.storage, target });
 
   /** Sends the reply to the request `messageId` to its chat, which can then match the two (`in_reply_to`). */
   async function deliver(session: SessionKeyParts, reply: string, messageId: string): Promise<void> {
@@ -137,6 +152,11 @@ export function createMessageService(options: MessageServiceOptions): MessageSer
     return { messageId: current.messageId, reply: current.reply };
   }
 
+  /** Refuses new work while the gateway's backlog (on disk) is full. */
+  function checkBacklog(): void {
+    if (pending.count() >= maxBacklog) throw busy(maxBacklog);
+  }
+
   const service: MessageService = {
     async accept(request, key) {
       const session = target(request);
@@ -147,23 +167,17 @@ export function createMessageService(options: MessageServiceOptions): MessageSer
         const claim = await idempotency.claim(key, { fingerprint: fingerprint('async', request), messageId });
         if (!claim.claimed) return { messageId: checkFingerprint(claim.record, 'async', request).messageId };
       }
-      // Checked after the last await and before add(): nothing can slip in between.
-      if (background.size >= maxBacklog) {
-        if (key) await idempotency.release(key).catch((err: unknown) => logger.warn({ err, messageId }, 'could not release an idempotency key'));
-        throw busy(maxBacklog);
+      let record: PendingMessage;
+      try {
+        // After the last await: nothing of this worker slips in between the count and the add.
+        checkBacklog();
+        // Written down (fsync'd) before the 202: a worker that dies now leaves it to the next one.
+        record = pending.add({ messageId, request, ...(key ? { idempotencyKey: key } : {}) });
+      } catch (err) {
+        if (key) await idempotency.release(key).catch((releaseErr: unknown) => logger.warn({ err: releaseErr, messageId }, 'could not release an idempotency key'));
+        throw err;
       }
-      // Written down (fsync'd) before the 202: a worker that dies now leaves it to the next one.
-      pending.add({ messageId, request, idempotencyKey: key });
-      const job = (async () => {
-        const result = await turn.run();
-        pending.markAnswered(messageId, result.reply);
-        if (key) await idempotency.update(key, { status: 'done' });
-        await deliver(session, result.reply, messageId);
-        pending.remove(messageId);
-        logger.info({ messageId, session: result.sessionKey }, 'message answered and delivered');
-      })().catch((err: unknown) => settleFailure(err, messageId, session, key));
-      background.add(job);
-      void job.finally(() => background.delete(job));
+      runner.run(record, turn);
       return { messageId };
     },
 
@@ -180,6 +194,21 @@ export function createMessageService(options: MessageServiceOptions): MessageSer
       return runSync(request, messageId);
     },
 
+    acceptInbound(message) {
+      const maxChars = config.agents.defaults.maxMessageChars;
+      const content = message.content.length > maxChars ? message.content.slice(0, maxChars) : message.content;
+      const messageId = newMessageId();
+      checkBacklog();
+      const record = pending.add({
+        messageId,
+        request: { channel: message.channel, chatId: message.chatId, content },
+        inbound: { ...(message.sender ? { sender: message.sender } : {}), ...(message.externalId ? { externalId: message.externalId } : {}) },
+      });
+      logger.info({ messageId, channel: message.channel, chatId: message.chatId, externalId: message.externalId }, 'inbound message accepted');
+      runner.run(record);
+      return { messageId };
+    },
+
     async inbound(message) {
       const session = { agentId: resolveAgentId(config, undefined), channel: message.channel, peerId: message.chatId };
       const maxChars = config.agents.defaults.maxMessageChars;
@@ -187,6 +216,13 @@ export function createMessageService(options: MessageServiceOptions): MessageSer
       const result = await agent.chat({ session, message: content });
       logger.info({ channel: message.channel, chatId: message.chatId, externalId: message.externalId, session: result.sessionKey }, 'inbound message answered');
       return result.reply;
+    },
+
+    status(messageId) {
+      if (!MESSAGE_ID.test(messageId)) throw apiError('INVALID_REQUEST', 'A message id is msg_ followed by 24 hex digits');
+      const status = pending.status(messageId);
+      if (!status) throw apiError('MESSAGE_NOT_FOUND', `No message "${messageId}" (unknown, or settled more than a day ago)`);
+      return status;
     },
 
     startReplay() {
@@ -205,66 +241,20 @@ export function createMessageService(options: MessageServiceOptions): MessageSer
     },
 
     async close(timeoutMs) {
-      closing = true;
       service.stopReplay();
-      if (background.size === 0) return;
-      let timer: NodeJS.Timeout | undefined;
-      const settled = await Promise.race([
-        Promise.all(background).then(() => true),
-        new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs))),
-      ]);
-      clearTimeout(timer);
-      if (!settled) logger.warn({ running: background.size }, 'async messages still being answered as the worker exits; their turns are cancelled');
+      await runner.close(timeoutMs);
     },
   };
-  function settleFailure(err: unknown, messageId: string, session: SessionKeyParts, key?: string): void {
-    if (closing) {
-      // Cut off by this worker's exit, not a real failure: the next worker answers it.
-      logger.warn({ messageId }, `message ${messageId} not finished as the worker exits; it stays queued for the next one`);
-      return;
-    }
-    pending.remove(messageId);
-    if (key) void idempotency.update(key, { status: 'failed' }).catch(() => undefined);
-    logger.error({ err, messageId, channel: session.channel, chatId: session.peerId }, `message ${messageId} failed: ${err instanceof ApiError ? err.code : 'unexpected error'}; the client was already answered`);
-  }
 
-  /** Answers, one after another, the async messages whose worker died before delivering them. */
+  /** Hands the messages whose worker died before settling them to the runner (ordered per chat, bounded concurrency). */
   async function replayOrphans(): Promise<void> {
-    let orphans: PendingMessage[];
     try {
-      orphans = pending.claimOrphans();
+      const orphans = pending.claimOrphans();
+      if (orphans.length > 0) logger.info({ count: orphans.length }, 'answering messages left by stopped workers');
+      runner.replay(orphans);
     } catch (err) {
-      logger.error({ err }, 'could not read the queue of pending messages');
-      return;
-    }
-    for (const message of orphans) {
-      if (closing) return;
-      const { messageId, request, idempotencyKey: key } = message;
-      let session: SessionKeyParts;
-      try {
-        session = target(request);
-      } catch (err) {
-        pending.remove(messageId);
-        logger.error({ err, messageId }, `message ${messageId} left by a stopped worker cannot be answered any more (its channel is gone)`);
-        continue;
-      }
-      logger.info({ messageId, answered: Boolean(message.answered) }, 'answering a message left by a stopped worker');
-      try {
-        let reply = message.answered?.reply;
-        if (reply === undefined) {
-          // Killed after its turn was stored but before the record said so: the session
-          // holds the turn (found by id in its tail) and only the delivery is left.
-          const result = await agent.chat({ session, message: request.content, ref: messageId, acceptedAt: Date.parse(message.acceptedAt) });
-          if (result.alreadyStored) logger.info({ messageId, session: result.sessionKey }, 'message already answered in its session; delivering the stored reply');
-          reply = result.reply;
-          pending.markAnswered(messageId, reply);
-        }
-        if (key) await idempotency.update(key, { status: 'done' }).catch(() => undefined);
-        await deliver(session, reply, messageId);
-        pending.remove(messageId);
-      } catch (err) {
-        settleFailure(err, messageId, session, key);
-      }
+      options.storage?.report(err);
+      logger.error({ err }, 'could not read the queue of pending messages; trying again shortly');
     }
   }
 

@@ -60,7 +60,7 @@ export function createAgentRouter(options: { config: Config; agent: AgentService
     responses: {
       200: { description: 'The reply', schema: agentReply, eventStream: agentEvent },
     },
-    errors: ['AGENT_ERROR'],
+    errors: ['AGENT_ERROR', 'STORAGE_UNAVAILABLE'],
     example: { body: { message: 'What time is it in Tokyo?', session: 'default' } },
   }, async (ctx, { body }) => {
     const { message, session, agentId } = body;

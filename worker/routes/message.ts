@@ -38,7 +38,8 @@ function messageBody(maxMessageChars: number) {
 /**
  * `POST /api/message` (202 with a message_id at once; the reply is delivered in the
  * background) and `POST /api/message/sync` (200 with the reply once it is delivered).
- * Both honour an `Idempotency-Key` header.
+ * Both honour an `Idempotency-Key` header. `GET /api/message/:id` tells what became of an
+ * accepted message (the async ones and inbound webhook messages).
  */
 export function createMessageRouter(options: { config: Config; messages: MessageService }): Routes {
   const { messages } = options;
@@ -64,7 +65,7 @@ export function createMessageRouter(options: { config: Config; messages: Message
     body,
     headers: [idempotencyHeader],
     responses: { 202: { description: 'Accepted', schema: v.object({ status: v.literal('ok'), message_id: v.string() }) } },
-    errors: ['CHANNEL_NOT_FOUND', 'BUSY', 'AGENT_ERROR'],
+    errors: ['CHANNEL_NOT_FOUND', 'BUSY', 'AGENT_ERROR', 'STORAGE_UNAVAILABLE'],
     example,
   }, async (ctx, input) => {
     const { messageId } = await messages.accept(request(input.body), idempotencyKey(ctx));
@@ -81,12 +82,57 @@ export function createMessageRouter(options: { config: Config; messages: Message
     body,
     headers: [idempotencyHeader],
     responses: { 200: { description: 'Delivered', schema: v.object({ status: v.literal('ok'), reply: v.string(), message_id: v.string() }) } },
-    errors: ['CHANNEL_NOT_FOUND', 'AGENT_ERROR', 'CHANNEL_ERROR'],
+    errors: ['CHANNEL_NOT_FOUND', 'AGENT_ERROR', 'CHANNEL_ERROR', 'STORAGE_UNAVAILABLE'],
     example,
   }, async (ctx, input) => {
     const { messageId, reply } = await messages.send(request(input.body), idempotencyKey(ctx));
     ctx.body = { status: 'ok', reply, message_id: messageId };
   });
 
-  return routeGroup([accept, sync]);
+  const error = v.object({ code: v.string(), message: v.string(), at: v.pipe(v.string(), v.isoTimestamp()) });
+  const status = route({
+    operationId: 'getMessage',
+    method: 'GET',
+    path: '/api/message/:id',
+    tag: 'messages',
+    summary: 'What became of an accepted message: pending, answered (delivery left), delivered or failed',
+    params: v.object({ id: v.pipe(v.string(), v.regex(/^msg_[0-9a-f]{24}$/, 'A message id is msg_ followed by 24 hex digits')) }),
+    responses: {
+      200: {
+        description: 'The message',
+        schema: v.object({
+          status: v.literal('ok'),
+          message: v.object({
+            message_id: v.string(),
+            state: v.picklist(['pending', 'answered', 'delivered', 'failed']),
+            channel: v.string(),
+            chat_id: v.string(),
+            acceptedAt: v.pipe(v.string(), v.isoTimestamp()),
+            attempts: v.pipe(v.number(), v.integer(), v.minValue(0), v.description('failed tries that are retried (not the message\'s own fault)')),
+            lastError: v.optional(error),
+            settledAt: v.optional(v.pipe(v.string(), v.isoTimestamp())),
+          }),
+        }),
+      },
+    },
+    errors: ['MESSAGE_NOT_FOUND'],
+    example: { params: { id: 'msg_000000000000000000000000' } },
+  }, (ctx, { params }) => {
+    const found = messages.status(params.id);
+    ctx.body = {
+      status: 'ok',
+      message: {
+        message_id: found.messageId,
+        state: found.state,
+        channel: found.channel,
+        chat_id: found.chatId,
+        acceptedAt: found.acceptedAt,
+        attempts: found.attempts,
+        ...(found.lastError ? { lastError: found.lastError } : {}),
+        ...(found.settledAt ? { settledAt: found.settledAt } : {}),
+      },
+    };
+  });
+
+  return routeGroup([accept, status, sync]);
 }

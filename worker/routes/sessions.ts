@@ -77,7 +77,7 @@ export function createSessionsRouter(sessions: SessionService): Routes {
     body: openSessionBody,
     bodyOptional: true,
     responses: { 200: { description: 'The session', schema: v.object({ status: v.literal('ok'), session: v.object({ ...sessionSchema.entries, created: v.boolean() }) }) } },
-    errors: [],
+    errors: ['STORAGE_UNAVAILABLE'],
     example: { body: { channel: 'webchat', chat_id: 'contract' } },
   }, async (ctx, { body }) => {
     const { info, created } = await sessions.open({ channel: body.channel, chatId: body.chat_id, agentId: body.agentId });
@@ -115,14 +115,22 @@ export function createSessionsRouter(sessions: SessionService): Routes {
     responses: {
       200: {
         description: 'The session',
-        schema: v.object({ status: v.literal('ok'), session: v.object({ ...sessionSchema.entries, messages: v.array(messageSchema), hasMore: v.boolean() }) }),
+        schema: v.object({
+          status: v.literal('ok'),
+          session: v.object({
+            ...sessionSchema.entries,
+            messages: v.array(messageSchema),
+            hasMore: v.boolean(),
+            skippedRecords: v.pipe(v.number(), v.integer(), v.minValue(0), v.description('lines read for this page that are not valid records (torn by a crash, or edited): skipped')),
+          }),
+        }),
       },
     },
     errors: ['SESSION_NOT_FOUND'],
     example: { params: { key: 'main:webchat:contract' } },
   }, async (ctx, { params, query }) => {
-    const { info, messages, hasMore } = await sessions.get(params.key, query, query.agentId);
-    ctx.body = { status: 'ok', session: { ...publicSession(info), messages: messages.map(publicMessage), hasMore } };
+    const { info, messages, hasMore, skipped } = await sessions.get(params.key, query, query.agentId);
+    ctx.body = { status: 'ok', session: { ...publicSession(info), messages: messages.map(publicMessage), hasMore, skippedRecords: skipped } };
   });
 
   const remove = route({

@@ -29,7 +29,7 @@ export function createWebhookRouter(channels: ChannelRegistry): Routes {
       200: { description: 'telegram: the update was taken', schema: v.object({ ok: v.literal(true) }) },
       202: { description: 'webhook: accepted; the reply is POSTed to channels.webhook.replyUrl', schema: v.object({ status: v.literal('ok'), message_id: v.string() }) },
     },
-    errors: ['UNAUTHORIZED', 'CHANNEL_NOT_FOUND', 'INVALID_REQUEST'],
+    errors: ['UNAUTHORIZED', 'CHANNEL_NOT_FOUND', 'INVALID_REQUEST', 'BUSY', 'STORAGE_UNAVAILABLE'],
     example: { params: { channel: 'webhook' }, body: { event: 'message', data: { chat_id: 'contract', content: 'Hello from a webhook' } } },
   }, async (ctx, { params }) => {
     const name = params.channel;

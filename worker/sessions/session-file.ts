@@ -16,7 +16,11 @@ export const READ_CHUNK_BYTES = 16 * 1024;
 export const READ_CHUNK_MAX_BYTES = 1024 * 1024;
 const FIRST_LINE_GUESS_BYTES = 1024;
 
-/** Appends `line` (which must end with "\n") durably. ENOENT when the file does not exist. */
+/**
+ * Appends `line` (which must end with "\n") durably. ENOENT when the file does not exist.
+ * A write or sync that fails part-way (a full disk) is rolled back: the file is cut back
+ * to its old length, so a refused record leaves no torn line behind.
+ */
 export async function appendLine(path: string, line: string): Promise<void> {
   // No O_CREAT: a session file is only born complete (createExclusive), never by an append.
   const handle = await open(path, constants.O_RDWR | constants.O_APPEND);
@@ -26,11 +30,26 @@ export async function appendLine(path: string, line: string): Promise<void> {
     // the torn bytes stay one unreadable line instead of swallowing this record.
     const torn = size > 0 && (await lastByte(handle, size)) !== NEWLINE;
     const data = Buffer.from(torn ? `\n${line}` : line, 'utf8');
-    const { bytesWritten } = await handle.write(data, 0, data.length, null);
-    if (bytesWritten !== data.length) throw new Error(`short write to ${path} (${bytesWritten} of ${data.length} bytes)`);
-    await handle.datasync();
+    try {
+      await writeAll(handle, data);
+      await handle.datasync();
+    } catch (err) {
+      await handle.truncate(size).then(() => handle.datasync()).catch(() => undefined);
+      throw err;
+    }
   } finally {
     await handle.close();
+  }
+}
+
+/** Writes all of `data` at the end; a write that takes nothing is the disk saying it is full. */
+async function writeAll(handle: FileHandle, data: Buffer): Promise<void> {
+  let offset = 0;
+  while (offset < data.length) {
+    // A short write is retried: the next write either continues or reports why (ENOSPC).
+    const { bytesWritten } = await handle.write(data, offset, data.length - offset, null);
+    if (bytesWritten === 0) throw Object.assign(new Error('no space left on device (a write took no bytes)'), { code: 'ENOSPC' });
+    offset += bytesWritten;
   }
 }
 
@@ -46,9 +65,13 @@ export async function createExclusive(path: string, content: string, mode = 0o60
   try {
     await handle.writeFile(content, 'utf8');
     await handle.datasync();
-  } finally {
-    await handle.close();
+  } catch (err) {
+    // A full disk: no temp file is left behind, not even an empty one.
+    await handle.close().catch(() => undefined);
+    await unlink(temp).catch(() => undefined);
+    throw err;
   }
+  await handle.close();
   try {
     await link(temp, path);
   } catch (err) {

@@ -26,6 +26,8 @@ export interface MessagePage {
   messages: SequencedMessage[];
   /** Older messages exist before the first one returned. */
   hasMore: boolean;
+  /** Lines read for this page that are not records (torn by a crash, or not valid turns): skipped. */
+  skipped: number;
 }
 
 /** The latest whole turns of a session, enough for a model's context. */
@@ -75,6 +77,15 @@ export function createSessionStore(options: SessionStoreOptions): SessionStore {
   let ready: Promise<void> | undefined;
   const ensureDir = () => (ready ??= prepareDir(dir, logger));
   const pathOf = (parts: SessionKeyParts) => join(dir, sessionFileName(parts));
+  // Sessions already reported for unreadable records: one warning each per worker, not one per turn.
+  const warned = new Set<string>();
+
+  function warnSkipped(parts: SessionKeyParts, skipped: number): void {
+    const key = formatSessionKey(parts);
+    if (warned.has(key)) return;
+    warned.add(key);
+    logger.warn({ session: key, skipped }, 'session file has lines that are not valid records (torn by a crash, or edited); they are skipped and never sent to a model');
+  }
 
   async function withFile<T>(parts: SessionKeyParts, use: (handle: FileHandle, size: number, mtimeMs: number) => Promise<T>): Promise<T | null> {
     let handle: FileHandle;
@@ -133,15 +144,20 @@ export function createSessionStore(options: SessionStoreOptions): SessionStore {
         const turns: TurnRecord[] = [];
         let collected = 0;
         let messageCount = 0;
+        let skipped = 0;
         for await (const line of readLinesBackward(handle, size)) {
           const record = parseRecord(line);
           if (record?.t === 'session') break;
-          if (record?.t !== 'turn') continue;
+          if (record?.t !== 'turn') {
+            skipped++;
+            continue;
+          }
           if (turns.length === 0) messageCount = record.seq + record.messages.length;
           turns.push(record);
           collected += record.messages.length;
           if (collected >= minMessages) break;
         }
+        if (skipped > 0) warnSkipped(parts, skipped);
         return { messages: flatten(turns.reverse()), messageCount };
       });
     },
@@ -152,16 +168,21 @@ export function createSessionStore(options: SessionStoreOptions): SessionStore {
         const before = page.before ?? Number.POSITIVE_INFINITY;
         const turns: TurnRecord[] = [];
         let collected = 0;
+        let skipped = 0;
         for await (const line of readLinesBackward(handle, size)) {
           const record = parseRecord(line);
           if (record?.t === 'session') break;
-          if (record?.t !== 'turn' || record.seq >= before) continue;
+          if (record?.t !== 'turn') {
+            skipped++;
+            continue;
+          }
+          if (record.seq >= before) continue;
           turns.push(record);
           collected += Math.min(record.messages.length, before - record.seq);
           if (collected >= page.limit) break;
         }
         const messages = flatten(turns.reverse()).filter((message) => message.seq < before).slice(-page.limit);
-        return { info, messages, hasMore: messages.length > 0 ? messages[0]!.seq > 0 : false };
+        return { info, messages, hasMore: messages.length > 0 ? messages[0]!.seq > 0 : false, skipped };
       });
     },
 

@@ -1,3 +1,5 @@
+import * as v from 'valibot';
+
 /**
  * What a session file holds. Line 1 is a header; every later line is one whole turn
  * (the user message and everything the agent produced for it), so a turn is written
@@ -62,7 +64,34 @@ export interface SessionInfo {
   messageCount: number;
 }
 
-/** Parses one line of a session file; null for a torn or foreign line. */
+const finite = v.pipe(v.number(), v.finite());
+const position = v.pipe(v.number(), v.safeInteger(), v.minValue(0));
+
+// Loose objects: fields a newer gateway adds are kept; what a reader relies on is checked.
+const storedMessageSchema = v.variant('role', [
+  v.looseObject({ role: v.literal('user'), content: v.string(), ts: finite }),
+  v.looseObject({
+    role: v.literal('assistant'),
+    content: v.string(),
+    ts: finite,
+    toolCalls: v.optional(v.array(v.looseObject({ id: v.string(), name: v.string(), arguments: v.record(v.string(), v.unknown()) }))),
+    provider: v.optional(v.string()),
+    model: v.optional(v.string()),
+    api: v.optional(v.string()),
+  }),
+  v.looseObject({ role: v.literal('tool'), toolCallId: v.string(), toolName: v.string(), content: v.string(), isError: v.boolean(), ts: finite }),
+]);
+
+const recordSchema = v.variant('t', [
+  v.looseObject({ t: v.literal('turn'), seq: position, ts: finite, messages: v.array(storedMessageSchema), ref: v.optional(v.string()) }),
+  v.looseObject({ t: v.literal('session'), key: v.string(), createdAt: finite }),
+]);
+
+/**
+ * Parses one line of a session file; null for a torn or foreign line, and for a record
+ * that is JSON but not a turn (a message that is not a message, a seq that is not a
+ * position): such a record is skipped like a torn line, never shown or sent to a model.
+ */
 export function parseRecord(line: string): HeaderRecord | TurnRecord | null {
   let value: unknown;
   try {
@@ -70,9 +99,6 @@ export function parseRecord(line: string): HeaderRecord | TurnRecord | null {
   } catch {
     return null;
   }
-  if (value === null || typeof value !== 'object') return null;
-  const record = value as { t?: unknown; seq?: unknown; messages?: unknown; key?: unknown };
-  if (record.t === 'turn' && Number.isInteger(record.seq) && Array.isArray(record.messages)) return record as unknown as TurnRecord;
-  if (record.t === 'session' && typeof record.key === 'string') return record as unknown as HeaderRecord;
-  return null;
+  const result = v.safeParse(recordSchema, value);
+  return result.success ? (result.output as unknown as HeaderRecord | TurnRecord) : null;
 }

@@ -9,7 +9,7 @@ import { apiError } from '../../http/errors.js';
 import { createKeyedQueue } from '../../sessions/session-queue.js';
 import { withRetry } from '../retry.js';
 import { splitText } from '../split-text.js';
-import type { Channel, InboundHandler, InboundMessage } from '../types.js';
+import type { Channel, InboundAcceptor, InboundHandler, InboundMessage } from '../types.js';
 import { classifyTelegramError, describeTelegramError, grammySignal } from './telegram-errors.js';
 import { startPoller, type Poller } from './telegram-poller.js';
 import { createAllowList, readUpdate, TELEGRAM_CHANNEL } from './telegram-updates.js';
@@ -22,7 +22,10 @@ export interface TelegramChannelOptions {
   /** The journal lives in `<stateDir>/channels/`. */
   stateDir: string;
   logger: Logger;
+  /** Long polling: answers an update (the channel's journal makes it durable). */
   onInbound: InboundHandler;
+  /** Webhook mode: writes an update's message down before Telegram is answered, and answers it in the background. */
+  accept: InboundAcceptor;
 }
 
 // One sendMessage may take this long before it counts as a (retryable) network failure.
@@ -32,7 +35,7 @@ const MAX_OUTSTANDING = 100;
 // How long `stop` lets turns already running finish before handing their updates over
 // (under the supervisor's 10 s bound for stopping background services).
 const STOP_WAIT_MS = 7000;
-// How long `close` lets webhook-mode turns finish before the worker exits.
+// How long `close` lets polled turns finish before the worker exits.
 const CLOSE_WAIT_MS = 3000;
 // Webhook mode: Telegram redelivers an update it got no 2xx for; these ids are remembered.
 const RECENT_UPDATE_IDS = 1000;
@@ -42,11 +45,13 @@ const FAILURE_NOTICE = 'Sorry, I could not answer that just now. Please try agai
  * The Telegram channel on grammY's Api. Long polling (the default) runs only between
  * `start` and `stop`; updates are journaled (update-journal.ts) so that the next owner
  * resumes where this one left off. In webhook mode Telegram POSTs updates to
- * /api/webhook/telegram, authenticated by X-Telegram-Bot-Api-Secret-Token.
+ * /api/webhook/telegram, authenticated by X-Telegram-Bot-Api-Secret-Token; each message
+ * is written down with the gateway's accepted messages before Telegram gets its 200, so
+ * this worker or the next one answers it.
  * Each chat (private or group) is its own session and is answered in order.
  */
 export function createTelegramChannel(options: TelegramChannelOptions): Channel {
-  const { config, onInbound } = options;
+  const { config, onInbound, accept } = options;
   const logger = options.logger.child({ channel: TELEGRAM_CHANNEL });
   const token = config.token ?? '';
   const api = new Api(token, config.apiRoot ? { apiRoot: config.apiRoot.replace(/\/+$/, '') } : undefined);
@@ -138,7 +143,10 @@ export function createTelegramChannel(options: TelegramChannelOptions): Channel 
       } catch (err) {
         const partial = index > 0 ? ` (${index} of ${parts.length} parts were delivered)` : '';
         // No `cause`: the library's error can carry the request URL, and with it the token.
-        throw apiError('CHANNEL_ERROR', `Telegram delivery to chat ${chatId} failed: ${describe(err)}${partial}`);
+        const failure = apiError('CHANNEL_ERROR', `Telegram delivery to chat ${chatId} failed: ${describe(err)}${partial}`);
+        // Network trouble and Telegram's 5xx may clear; a 400/403 (chat gone, bot blocked) will not.
+        failure.retryable = classifyTelegramError(err).retry;
+        throw failure;
       }
     }
   }
@@ -237,7 +245,11 @@ export function createTelegramChannel(options: TelegramChannelOptions): Channel 
       if (!(await waitForOutstanding('all', CLOSE_WAIT_MS))) logger.warn({ outstanding: outstanding.all }, 'Telegram turns still running as the worker exits');
     },
 
-    send,
+    send: (chatId, text) => send(chatId, text),
+
+    async reportFailure(chatId) {
+      await send(chatId, FAILURE_NOTICE);
+    },
 
     async handleWebhook(request) {
       if (config.mode !== 'webhook') throw apiError('CHANNEL_NOT_FOUND', 'The telegram channel uses long polling (channels.telegram.mode); it takes no webhooks');
@@ -248,11 +260,17 @@ export function createTelegramChannel(options: TelegramChannelOptions): Channel 
       const update = request.body as Update | undefined;
       if (!update || typeof update !== 'object' || !Number.isSafeInteger(update.update_id)) throw apiError('INVALID_REQUEST', 'Body is not a Telegram update (no update_id)');
       // Telegram retries an update it got no 2xx for: answer it again, handle it once.
-      if (!recentIds.includes(update.update_id)) {
-        recentIds.push(update.update_id);
-        if (recentIds.length > RECENT_UPDATE_IDS) recentIds.shift();
-        dispatch(update, false);
+      if (recentIds.includes(update.update_id)) return { status: 200, body: { ok: true } };
+      const verdict = readUpdate(update, allowed);
+      if (verdict.kind === 'message') {
+        // Written down before the 200 (which makes Telegram forget the update); a refusal
+        // (BUSY, a full disk) is an error status, and Telegram sends the update again later.
+        accept(verdict.message);
+      } else if (verdict.reason === 'not-allowed') {
+        logger.info({ updateId: update.update_id, chatId: verdict.chatId, sender: verdict.sender }, 'ignored a Telegram message from a sender not in channels.telegram.allowFrom');
       }
+      recentIds.push(update.update_id);
+      if (recentIds.length > RECENT_UPDATE_IDS) recentIds.shift();
       return { status: 200, body: { ok: true } };
     },
   };

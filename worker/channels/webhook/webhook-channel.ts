@@ -1,14 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { EventEmitter, once } from 'node:events';
 import type { Config } from '../../../src/config.js';
 import type { Logger } from '../../../src/logger.js';
-import { ApiError, apiError } from '../../http/errors.js';
+import { apiError } from '../../http/errors.js';
 import { parseInput } from '../../http/validate.js';
 import { newMessageId } from '../../messages/message-id.js';
-import { createKeyedQueue } from '../../sessions/session-queue.js';
 import { withRetry, type RetryVerdict } from '../retry.js';
-import type { Channel, InboundHandler, WebhookRequest, WebhookResponse } from '../types.js';
+import type { Channel, InboundAcceptor, WebhookRequest, WebhookResponse } from '../types.js';
 import { webhookInboundSchema } from './inbound-schema.js';
 import { createReplayGuard } from './replay-guard.js';
 import { createWebhookAuth } from './webhook-auth.js';
@@ -22,13 +20,11 @@ export type WebhookChannelConfig = Config['channels']['webhook'];
 export interface WebhookChannelOptions {
   config: WebhookChannelConfig;
   logger: Logger;
-  onInbound: InboundHandler;
+  /** Writes an inbound message down and answers it in the background (the message service). */
+  accept: InboundAcceptor;
   /** Where delivery ids are remembered (replay guard). */
   stateDir: string;
 }
-
-// How long `close` lets inbound turns and their reply deliveries finish.
-const CLOSE_WAIT_MS = 3000;
 
 /** The receiver failed in a way another try may fix (status or network), with its Retry-After. */
 class DeliveryFailure extends Error {
@@ -39,30 +35,28 @@ class DeliveryFailure extends Error {
 
 /**
  * The generic webhook channel. Inbound: `POST /api/webhook/webhook` with
- * `{event:"message", data:{chat_id, content, sender?}}`, signed (signature.ts); it is
- * answered 202 with a message_id at once and handled in the background. Outbound: the
- * reply is POSTed to `replyUrl` as `{event:"message", data:{chat_id, content,
- * message_id, in_reply_to?}}` (`in_reply_to`: the message_id of the inbound webhook or
- * the POST /api/message it answers; absent on a cron or send_message text), signed, with `X-Xopc-Delivery` constant across the
- * bounded retries so a receiver can drop repeats. When the agent fails, an
- * `{event:"error", data:{chat_id, in_reply_to, error:{code, message}}}` goes out instead.
+ * `{event:"message", data:{chat_id, content, sender?}}`, signed (webhook-auth.ts); it is
+ * written down (fsync'd, with the async messages) and only then answered 202 with a
+ * message_id, then answered in the background by this worker or, if it dies, the next
+ * one. Outbound: the reply is POSTed to `replyUrl` as `{event:"message", data:{chat_id,
+ * content, message_id, in_reply_to?}}` (`in_reply_to`: the message_id of the inbound
+ * webhook or the POST /api/message it answers; absent on a cron or send_message text), signed, with `X-Xopc-Delivery` constant across the
+ * bounded retries (and, for a reply, across workers) so a receiver can drop repeats. When
+ * a message fails for good, an `{event:"error", data:{chat_id, in_reply_to, error:{code,
+ * message}}}` goes out instead.
  */
 export function createWebhookChannel(options: WebhookChannelOptions): Channel {
-  const { config, onInbound } = options;
+  const { config } = options;
   const logger = options.logger.child({ channel: WEBHOOK_CHANNEL });
   const secret = config.secret ?? '';
   const auth = secret ? createWebhookAuth({ secret, legacySignature: config.legacySignature }) : null;
   const replay = createReplayGuard({ dir: join(options.stateDir, 'channels', 'webhook-deliveries'), logger });
-  const chats = createKeyedQueue();
-  const settled = new EventEmitter();
-  let outstanding = 0;
 
   if (!config.replyUrl) logger.warn('channels.webhook.replyUrl is not set: webhook replies stay in their sessions');
 
-  async function post(event: 'message' | 'error', data: Record<string, unknown>): Promise<void> {
+  async function post(event: 'message' | 'error', data: Record<string, unknown>, delivery: string = randomUUID()): Promise<void> {
     if (!config.replyUrl) throw apiError('CHANNEL_ERROR', 'channels.webhook.replyUrl is not set: nowhere to deliver');
     const url = config.replyUrl;
-    const delivery = randomUUID();
     const body = JSON.stringify({ event, data, timestamp: new Date().toISOString() });
     const headers = {
       'content-type': 'application/json',
@@ -89,28 +83,10 @@ export function createWebhookChannel(options: WebhookChannelOptions): Channel {
         onRetry: (err, attempt, delayMs) => logger.warn({ delivery, attempt, retryInMs: delayMs, error: (err as Error).message }, 'webhook reply delivery failed; retrying'),
       });
     } catch (err) {
-      throw apiError('CHANNEL_ERROR', `Webhook delivery to channels.webhook.replyUrl failed: ${(err as Error).message}`, { cause: err });
-    }
-  }
-
-  async function answer(messageId: string, chatId: string, content: string, sender: string | undefined): Promise<void> {
-    let reply: string;
-    try {
-      reply = await onInbound({ channel: WEBHOOK_CHANNEL, chatId, content, ...(sender ? { sender } : {}), externalId: messageId });
-    } catch (err) {
-      const error = err instanceof ApiError ? { code: err.code, message: err.message } : { code: 'INTERNAL_ERROR', message: 'Internal error' };
-      logger.warn({ err, messageId, chatId }, 'the agent could not answer a webhook message; reporting the error to replyUrl');
-      if (config.replyUrl) {
-        await post('error', { chat_id: chatId, in_reply_to: messageId, error })
-          .catch((postErr: unknown) => logger.error({ err: postErr, messageId }, 'could not report the failed webhook message to replyUrl; giving up'));
-      }
-      return;
-    }
-    if (!config.replyUrl) return;
-    try {
-      await post('message', { chat_id: chatId, content: reply, message_id: newMessageId(), in_reply_to: messageId });
-    } catch (err) {
-      logger.error({ err, messageId, chatId, attempts: config.replyRetry.attempts }, 'webhook reply could not be delivered after all retries; it stays in the session');
+      const failure = apiError('CHANNEL_ERROR', `Webhook delivery to channels.webhook.replyUrl failed: ${(err as Error).message}`, { cause: err });
+      // A receiver that is down or answers 5xx may be back later; one that answers 4xx refuses this message.
+      failure.retryable = err instanceof DeliveryFailure && err.verdict.retry;
+      throw failure;
     }
   }
 
@@ -119,20 +95,18 @@ export function createWebhookChannel(options: WebhookChannelOptions): Channel {
     async start() {},
     async stop() {},
 
-    async close() {
-      const signal = AbortSignal.timeout(CLOSE_WAIT_MS);
-      while (outstanding > 0) {
-        try {
-          await once(settled, 'settled', { signal });
-        } catch {
-          logger.warn({ outstanding }, 'webhook messages still being answered as the worker exits');
-          return;
-        }
-      }
+    async send(chatId, text, sendOptions) {
+      const inReplyTo = sendOptions?.inReplyTo;
+      // A reply to an inbound message with no replyUrl stays in its session, as the start-up
+      // warning said; anything else sent here without a replyUrl fails as undeliverable.
+      if (sendOptions?.inbound && !config.replyUrl) return;
+      // The delivery id of a reply follows from the message it answers: a worker that
+      // delivers it again after a crash sends the same id.
+      await post('message', { chat_id: chatId, content: text, message_id: newMessageId(), ...(inReplyTo ? { in_reply_to: inReplyTo } : {}) }, inReplyTo ? `reply-${inReplyTo}` : undefined);
     },
 
-    async send(chatId, text, options) {
-      await post('message', { chat_id: chatId, content: text, message_id: newMessageId(), ...(options?.inReplyTo ? { in_reply_to: options.inReplyTo } : {}) });
+    async reportFailure(chatId, inReplyTo, error) {
+      if (config.replyUrl) await post('error', { chat_id: chatId, in_reply_to: inReplyTo, error }, `error-${inReplyTo}`);
     },
 
     async handleWebhook(request) {
@@ -143,17 +117,10 @@ export function createWebhookChannel(options: WebhookChannelOptions): Channel {
     },
   };
 
-  /** Validates an authenticated inbound call and queues its turn; answers 202 with the message id. */
+  /** Validates an authenticated inbound call and writes it down before the 202: answered by this worker or the next one. */
   async function accept(request: WebhookRequest): Promise<WebhookResponse> {
     const { chat_id: chatId, content, sender } = parseInput(webhookInboundSchema, request.body).data;
-    const messageId = newMessageId();
-    outstanding += 1;
-    void chats.run(chatId, () => answer(messageId, chatId, content, sender))
-      .catch((err: unknown) => logger.error({ err, messageId }, 'webhook message handling failed unexpectedly'))
-      .finally(() => {
-        outstanding -= 1;
-        settled.emit('settled');
-      });
+    const { messageId } = options.accept({ channel: WEBHOOK_CHANNEL, chatId, content, ...(sender ? { sender } : {}) });
     return { status: 202, body: { status: 'ok', message_id: messageId } };
   }
 }
