@@ -26,6 +26,12 @@ const gatewaySchema = v.looseObject({
   maxPendingMessages: v.optional(int(1, 100_000), 64),
   bodyLimit: v.optional(v.union([v.pipe(v.string(), v.regex(/^\d+(\.\d+)?\s*(b|kb|mb|gb)?$/i, 'must be a size such as "1mb"')), int(1)], 'must be a size such as "1mb" or a number of bytes'), '1mb'),
   cors: v.optional(v.looseObject({ origins: v.optional(v.array(nonEmptyString), []) }), {}),
+  metrics: v.optional(v.looseObject({
+    /** false: GET /metrics is not served and nothing is recorded. */
+    enabled: v.optional(v.boolean(), true),
+    /** true: GET /metrics needs no token (a scraper on a trusted network). */
+    public: v.optional(v.boolean(), false),
+  }), {}),
 });
 
 const agentSchema = v.looseObject({

@@ -17,6 +17,7 @@ import { createLogSink } from './log-sink.js';
 import { isSupervised, restartAllowed, restartMode, serviceManagerName } from './restart-mode.js';
 import { bindSocket, describeFatal, removeLegacyPidFile, takeLock } from './startup.js';
 import { startControlServer, type ControlServer } from './control-server.js';
+import { createStatsReporter } from './stats-reporter.js';
 import { controlPath } from '../src/control.js';
 import { spawnWorker, type WorkerExit, type WorkerProcess } from './worker-process.js';
 
@@ -155,6 +156,7 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
   const crashPolicy = createCrashPolicy();
   let current: WorkerProcess | null = null;
   const live = new Set<WorkerProcess>();
+  const stats = createStatsReporter(crashPolicy, () => live);
   let respawnTimer: NodeJS.Timeout | null = null;
   let finish: (code: number) => void = () => {};
   const finished = new Promise<number>((resolve) => (finish = resolve));
@@ -181,6 +183,7 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
     }
     current = null;
     updateLock({ workerPid: null });
+    stats.countCrash();
     if (exit.fatal) {
       logger.fatal({ workerPid: worker.pid, reason: exit.fatal }, 'worker cannot start: giving up');
       if (terminal) process.stderr.write(`❌ ${describeFatal(exit.fatal, socket.port)}\n`);
@@ -224,6 +227,7 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
       return false;
     }
     crashPolicy.onReady();
+    stats.sendTo(worker);
     return true;
   }
 
@@ -290,6 +294,7 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
     }
     next.send({ cmd: 'start-background' });
     updateLock({ workerPid: next.pid });
+    stats.countRestart();
     logger.info({ workerPid: next.pid }, 'restart done: new worker serving');
     // The old worker drains on its own time; the next restart need not wait for it.
     if (old) void old.drain(drainMs, { forRestart: true });
@@ -402,6 +407,7 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
   if (ownsLock) await openControl();
 
   const code = await finished;
+  stats.stop();
   sink.close();
   socket.close();
   return code;

@@ -11,6 +11,10 @@ import { createAuthFailureLimiter, type AuthFailureLimiterOptions } from './http
 import { createRequestLog } from './http/request-log.js';
 import { createHealthRouter } from './routes/health.js';
 import { createLogsRouter } from './routes/logs.js';
+import { createMetricsRouter } from './routes/metrics.js';
+import { createReadyzRouter } from './routes/readyz.js';
+import { NO_METRICS, type Metrics } from './metrics/metrics.js';
+import { createReadiness, type Readiness } from './readiness.js';
 
 export interface AppOptions {
   config: Config;
@@ -23,6 +27,10 @@ export interface AppOptions {
   routers?: Routes[];
   /** Failed-auth lockout numbers; tests shrink them. Defaults: 10 in 60 s, 5 min lockout. */
   authLimits?: AuthFailureLimiterOptions;
+  /** What GET /metrics serves and request timings go to; default: records nothing, no /metrics. */
+  metrics?: Metrics;
+  /** The checks behind GET /readyz; default: none (always ready). */
+  readiness?: Readiness;
 }
 
 /**
@@ -41,13 +49,17 @@ export function createApp(options: AppOptions): Koa {
 
   const routers: Routes[] = [createLogsRouter({ logFile: options.logFile, maxFiles: config.logging.maxFiles }), ...(options.routers ?? [])];
   const jsonBody = createJsonBody({ limit: config.gateway.bodyLimit });
+  const metrics = options.metrics ?? NO_METRICS;
+  const metricsOpen = config.gateway.metrics.public;
 
   app.use(createErrorMiddleware());
-  app.use(warmUpAfterFirstRequest(() => [jsonBody.preload(), ...routers.map((router) => router.preload?.())]));
-  app.use(createRequestLog(logger));
+  app.use(warmUpAfterFirstRequest(() => [jsonBody.preload(), metrics.preload(), ...routers.map((router) => router.preload?.())]));
+  app.use(createRequestLog(logger, metrics.enabled ? (ctx, status, seconds) => metrics.httpRequest(ctx.method, routeTemplate(ctx), status, seconds) : undefined));
   app.use(createCors({ origins: config.gateway.cors.origins }));
   app.use(createHealthRouter({ startedAt: options.startedAt ?? Date.now() }).routes());
-  app.use(createBearerAuth({ token: config.gateway.auth.token, limiter: createAuthFailureLimiter(options.authLimits) }));
+  app.use(createReadyzRouter(options.readiness ?? createReadiness()).routes());
+  app.use(createBearerAuth({ token: config.gateway.auth.token, limiter: createAuthFailureLimiter(options.authLimits), alsoProtected: metrics.enabled && !metricsOpen ? ['/metrics'] : [] }));
+  if (metrics.enabled) app.use(createMetricsRouter(metrics).routes());
   app.use(jsonBody.middleware);
   for (const router of routers) app.use(router.routes());
   app.use(async (ctx) => {
@@ -56,6 +68,12 @@ export function createApp(options: AppOptions): Koa {
     throw apiError('NOT_FOUND', `No route for ${ctx.method} ${ctx.path.slice(0, 200)}`);
   });
   return app;
+}
+
+/** The template of the route that answered (`/api/sessions/:key`), never the raw path: a label value per URL would grow without bound. */
+function routeTemplate(ctx: Koa.Context): string {
+  const matched = (ctx as { _matchedRoute?: string | RegExp })._matchedRoute;
+  return typeof matched === 'string' ? matched : 'unmatched';
 }
 
 /**

@@ -9,6 +9,8 @@ import { createChannelFeature } from './channels/channel-feature.js';
 import type { ChannelRegistry } from './channels/types.js';
 import { createCronFeature } from './cron/cron-feature.js';
 import { lazyRoutes, type Routes } from './http/lazy-routes.js';
+import { NO_METRICS, type Metrics } from './metrics/metrics.js';
+import type { Readiness } from './readiness.js';
 import { createKeyedQueue } from './sessions/session-queue.js';
 import { createSessionService, type SessionService } from './sessions/session-service.js';
 import { createSessionStore, type SessionStore } from './sessions/session-store.js';
@@ -19,6 +21,10 @@ export interface FeatureContext {
   logger: Logger;
   /** The state dir (`XOPC_HOME` or ~/.xopc). */
   stateDir: string;
+  /** Where features record what GET /metrics shows; default: nothing is recorded. */
+  metrics?: Metrics;
+  /** Where features register what GET /readyz checks. */
+  readiness?: Readiness;
 }
 
 /**
@@ -47,6 +53,7 @@ export interface Features {
 /** Builds the worker's features. Each feature issue adds its part here. */
 export async function createFeatures(context: FeatureContext): Promise<Features> {
   const { config, logger, stateDir } = context;
+  const metrics = context.metrics ?? NO_METRICS;
   warnAboutAgents(config, logger);
 
   // One queue for the whole worker: agent turns and session deletes of one session run in order.
@@ -54,16 +61,16 @@ export async function createFeatures(context: FeatureContext): Promise<Features>
   const store = createSessionStore({ dir: join(stateDir, 'sessions'), logger: logger.child({ component: 'sessions' }) });
   const tools = createToolRegistry();
   tools.register(createCurrentTimeTool());
-  const agent = createAgentService({ config, logger, store, queue, tools });
+  const agent = createAgentService({ config, logger, store, queue, tools, metrics });
   const sessions = createSessionService({ config, store, queue });
 
   // --- channels and messages (issue 4): registry, /api/message, /api/webhook/:channel, send tool ---
-  const channelFeature = await createChannelFeature({ config, logger, stateDir, store, queue, agent, tools });
+  const channelFeature = await createChannelFeature({ config, logger, stateDir, store, queue, agent, tools, metrics });
   const { channels } = channelFeature;
   // --- end channels ---
 
   // --- cron (issue 5): jobs in <state>/cron, /api/cron, cron tools; timers only between start/stopBackground ---
-  const cronFeature = createCronFeature({ config, logger, dir: join(stateDir, 'cron'), agent, channels, tools });
+  const cronFeature = createCronFeature({ config, logger, dir: join(stateDir, 'cron'), agent, channels, tools, metrics });
   // --- end cron ---
 
   return {

@@ -3,11 +3,13 @@ import { takeOverSignals } from '../src/early-signals.js';
 import { createLogger, type Logger } from '../src/logger.js';
 import { stateDir } from '../src/paths.js';
 import { resolveLogFile } from '../src/log-file.js';
-import { isMessage, WORKER_OPTIONS_ENV, type SupervisorToWorker, type WorkerOptions, type WorkerToSupervisor } from '../src/ipc.js';
+import { isMessage, WORKER_OPTIONS_ENV, type SupervisorStats, type SupervisorToWorker, type WorkerOptions, type WorkerToSupervisor } from '../src/ipc.js';
 import { createApp } from './app.js';
 import { createFeatures, type Features } from './features.js';
 import { createDrainableServer, type DrainableServer } from './http-server.js';
 import { createPipeDestination } from './log-destination.js';
+import { createMetrics } from './metrics/metrics.js';
+import { createLifecycleChecks, createReadiness } from './readiness.js';
 
 // When the supervisor dies (even by SIGKILL) the IPC channel closes: a worker never
 // outlives it. In-flight requests get this long to finish; nothing new is accepted.
@@ -35,10 +37,14 @@ async function main(): Promise<void> {
   let http: DrainableServer | undefined;
   let backgroundRunning = false;
   let drainStarted = false;
+  const readiness = createReadiness();
+  const lifecycle = createLifecycleChecks(readiness);
+  const metrics = createMetrics({ enabled: options.config.gateway.metrics?.enabled !== false });
 
   async function drain(timeoutMs: number, forRestart = false): Promise<void> {
     if (drainStarted) return;
     drainStarted = true;
+    lifecycle.draining();
     send({ cmd: 'draining', inFlight: http?.inFlight() ?? 0 });
     logger?.info({ inFlight: http?.inFlight() ?? 0, timeoutMs }, 'worker draining');
     // In a restart background services were handed over before; on a stop they wind down
@@ -60,13 +66,23 @@ async function main(): Promise<void> {
     'start-background': async () => {
       if (backgroundRunning || drainStarted || !features) return;
       backgroundRunning = true;
-      await features.startBackground().catch((err: unknown) => logger?.error({ err }, 'starting background services failed'));
+      lifecycle.background('starting');
+      const started = await features.startBackground().then(
+        () => true,
+        (err: unknown) => {
+          logger?.error({ err }, 'starting background services failed');
+          return false;
+        },
+      );
+      lifecycle.background(started ? 'running' : 'failed');
       send({ cmd: 'background-started' });
     },
     'stop-background': async () => {
       await stopBackground();
+      lifecycle.background('stopped');
       send({ cmd: 'background-stopped' });
     },
+    'supervisor-stats': (message: { stats: SupervisorStats }) => metrics.supervisorStats(message.stats),
     drain: (message: { timeoutMs: number; forRestart?: boolean }) => drain(message.timeoutMs, message.forRestart),
   };
   process.on('message', (message: unknown) => {
@@ -104,8 +120,8 @@ async function main(): Promise<void> {
     // Validated by the supervisor: the worker does not load the schema library (a faster start).
     const config = options.config;
     logger = createLogger('worker', config.logging.level, destination);
-    features = await createFeatures({ config, logger, stateDir: stateDir() });
-    const app = createApp({ config, logger, logFile: resolveLogFile(config.logging, options.configPath), startedAt, routers: features.routers });
+    features = await createFeatures({ config, logger, stateDir: stateDir(), metrics, readiness });
+    const app = createApp({ config, logger, logFile: resolveLogFile(config.logging, options.configPath), startedAt, routers: features.routers, metrics, readiness });
     http = createDrainableServer(app.callback());
     await http.listen(options.listenFd);
     const address = http.server.address();
@@ -121,6 +137,7 @@ async function main(): Promise<void> {
     setTimeout(() => process.exit(1), 100);
     return;
   }
+  lifecycle.serving();
   logger.info({ ms: Date.now() - startedAt }, 'worker ready');
   send({ cmd: 'ready', pid: process.pid });
   if (options.background) await handlers['start-background']({});

@@ -4,6 +4,7 @@ import type { AgentService } from '../agent/agent-service.js';
 import type { ToolRegistry } from '../agent/tool-registry.js';
 import type { ChannelRegistry } from '../channels/types.js';
 import { lazyRoutes, type Routes } from '../http/lazy-routes.js';
+import type { Metrics } from '../metrics/metrics.js';
 import { createCronRunner } from './cron-runner.js';
 import { createCronScheduler } from './cron-scheduler.js';
 import { createCronService, type CronService } from './cron-service.js';
@@ -18,6 +19,7 @@ export interface CronFeatureOptions {
   agent: AgentService;
   channels: ChannelRegistry;
   tools: ToolRegistry;
+  metrics?: Metrics;
 }
 
 /** Cron jobs as features.ts mounts them: the service, its routes, its tools, and the timers. */
@@ -42,7 +44,7 @@ export function createCronFeature(options: CronFeatureOptions): CronFeature {
   const { config, agent, channels, tools } = options;
   const logger = options.logger.child({ component: 'cron' });
   const store = createCronStore({ dir: options.dir, logger });
-  const runner = createCronRunner({ store, agent, channels, logger });
+  const runner = createCronRunner({ store, agent, channels, logger, metrics: options.metrics });
   const scheduler = createCronScheduler({ store, runner, logger });
   const cron = createCronService({ config, store, runner, scheduler, channels });
   for (const tool of createCronTools(cron, channels)) tools.register(tool);

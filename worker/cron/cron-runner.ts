@@ -3,6 +3,7 @@ import { isAlive, processStartTime } from '../../src/proc.js';
 import type { AgentService } from '../agent/agent-service.js';
 import type { ChannelRegistry } from '../channels/types.js';
 import { ApiError } from '../http/errors.js';
+import type { Metrics } from '../metrics/metrics.js';
 import type { CronStore } from './cron-store.js';
 import { CRON_CHANNEL, HISTORY_LIMIT, REPLY_PREVIEW_CHARS, type CronJob, type CronRun, type RunningMarker, type RunTrigger } from './cron-types.js';
 
@@ -37,6 +38,8 @@ export interface CronRunnerOptions {
   channels: ChannelRegistry;
   logger: Logger;
   now?: () => number;
+  /** Counts runs by result. */
+  metrics?: Metrics;
 }
 
 export function createCronRunner(options: CronRunnerOptions): CronRunner {
@@ -70,6 +73,7 @@ export function createCronRunner(options: CronRunnerOptions): CronRunner {
         error: 'Interrupted: the worker running it stopped before the run finished',
       });
       job.running = null;
+      options.metrics?.cronRun('interrupted');
       logger.warn({ jobId: job.id, pid: marker.pid }, 'cron run was interrupted by a worker exit; recorded as failed');
       return true;
     },
@@ -142,6 +146,7 @@ export function createCronRunner(options: CronRunnerOptions): CronRunner {
       run.error = describeError(err);
       logger.warn({ err, jobId: job.id }, 'cron run failed; recorded in its history, the schedule goes on');
     }
+    options.metrics?.cronRun(run.status);
     const finishedAt = now();
     const entry: CronRun = {
       ...run,

@@ -7,6 +7,8 @@ export interface BearerAuthOptions {
   /** The gateway token; null means nothing can authenticate (fail closed). */
   token: string | null;
   limiter: AuthFailureLimiter;
+  /** Paths outside /api that need the token too (`/metrics`), compared as the router does. */
+  alsoProtected?: string[];
 }
 
 // The router matches paths case-insensitively (/API/sessions reaches /api/sessions), so the
@@ -23,10 +25,11 @@ const WEBHOOK = /^\/api\/webhook\/[^/]+\/?$/;
 export function createBearerAuth(options: BearerAuthOptions): Koa.Middleware {
   const { limiter } = options;
   const expected = options.token ? digest(options.token) : null;
+  const alsoProtected = new Set((options.alsoProtected ?? []).map((path) => path.toLowerCase()));
 
   return async function bearerAuth(ctx, next) {
     const path = normalize(ctx.path);
-    if (!PROTECTED.test(path)) return next();
+    if (!PROTECTED.test(path) && !(alsoProtected.size > 0 && alsoProtected.has(path.replace(/\/$/, '')))) return next();
 
     const address = ctx.request.ip || 'unknown';
     const lockedMs = limiter.lockedFor(address);

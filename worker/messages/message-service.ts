@@ -44,6 +44,8 @@ export interface MessageService {
   /** Background owner only: answers async messages that dead workers left, now and then every few seconds. */
   startReplay(): void;
   stopReplay(): void;
+  /** Accepted async messages of this worker not yet answered and delivered. */
+  pendingCount(): number;
 }
 
 // How often the background owner looks for async messages left by workers that died.
@@ -201,6 +203,7 @@ export function createMessageService(options: MessageServiceOptions): MessageSer
       if (replayTimer) clearInterval(replayTimer);
       replayTimer = null;
     },
+    pendingCount: () => background.size,
 
     async close(timeoutMs) {
       closing = true;
