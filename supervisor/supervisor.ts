@@ -295,6 +295,7 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
     next.send({ cmd: 'start-background' });
     updateLock({ workerPid: next.pid });
     stats.countRestart();
+    stats.sendTo(next);
     logger.info({ workerPid: next.pid }, 'restart done: new worker serving');
     // The old worker drains on its own time; the next restart need not wait for it.
     if (old) void old.drain(drainMs, { forRestart: true });
