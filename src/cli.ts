@@ -13,6 +13,7 @@ import { VERSION } from './version.js';
 const GROUPS: Record<string, { summary: string; build: () => Promise<CAC> }> = {
   gateway: { summary: 'Run and manage the gateway (status, stop, restart, logs, token, install, ...)', build: async () => (await import('./commands/gateway.js')).buildGatewayCli() },
   cron: { summary: 'Manage cron jobs of the running gateway (list, add, rm, run, toggle)', build: async () => (await import('./commands/cron.js')).buildCronCli() },
+  doctor: { summary: 'Check the set-up and say what is wrong and how to fix it ([--json] [--fix])', build: async () => (await import('./commands/doctor.js')).buildDoctorCli() },
 };
 
 function topLevelHelp(): string {
