@@ -1,0 +1,89 @@
+/**
+ * What `/metrics` costs `GET /health`: requests per second and p99 of `/health` on three
+ * gateways started side by side (as a service manager starts them: log file only,
+ * `logging.level` info), measured alternating with the order rotating each round, the
+ * method of bench/http-throughput.ts:
+ *
+ * - `gateway.metrics.enabled: false`: no instrumentation (the reference);
+ * - metrics on (the default): every request counted and timed by route template;
+ * - metrics on and scraped once a second with the token during the run, as Prometheus would.
+ *
+ * autocannon, 16 connections, keep-alive.
+ *
+ *   npm run bench:metrics [-- --rounds=5 --duration=5 --connections=16]
+ */
+import autocannon, { type Result } from 'autocannon';
+import { benchGateway } from './lib/gateway.js';
+import { waitForIdle } from './lib/processes.js';
+import { numberArg, quick, runBench } from './lib/run.js';
+import { fmt, median, table } from './lib/stats.js';
+
+const ROUNDS = numberArg('rounds', quick() ? 1 : 5);
+const DURATION_S = numberArg('duration', quick() ? 2 : 5);
+const CONNECTIONS = numberArg('connections', 16);
+const TOKEN = 'bench-token-0123456789abcdefghij';
+const SCRAPE_INTERVAL_MS = 1000;
+
+interface Target {
+  name: string;
+  port: number;
+  pids: number[];
+  scrape: boolean;
+}
+
+/** GET /metrics every second until `stop` resolves; returns how many scrapes answered 200. */
+async function scrapeLoop(port: number, stop: Promise<unknown>): Promise<number> {
+  let done = false;
+  void stop.then(() => (done = true));
+  let ok = 0;
+  while (!done) {
+    const res = await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    await res.text();
+    if (res.ok) ok++;
+    await Promise.race([new Promise((resolve) => setTimeout(resolve, SCRAPE_INTERVAL_MS)), stop]);
+  }
+  return ok;
+}
+
+async function run(target: Target): Promise<{ result: Result; scrapes: number }> {
+  const load = Promise.resolve(autocannon({ url: `http://127.0.0.1:${target.port}/health`, connections: CONNECTIONS, duration: DURATION_S }));
+  const scrapes = target.scrape ? scrapeLoop(target.port, load) : Promise.resolve(0);
+  return { result: await load, scrapes: await scrapes };
+}
+
+async function main(): Promise<void> {
+  const base = { gateway: { auth: { token: TOKEN } }, logging: { level: 'info' } };
+  const off = await benchGateway({ asService: true, config: { ...base, gateway: { ...base.gateway, metrics: { enabled: false } } } });
+  const on = await benchGateway({ asService: true, config: base });
+  const scraped = await benchGateway({ asService: true, config: base });
+  const pids = (g: typeof on) => [g.lock()!.pid, g.lock()!.workerPid!];
+  const targets: Target[] = [
+    { name: 'metrics off (gateway.metrics.enabled: false)', port: off.port, pids: pids(off), scrape: false },
+    { name: 'metrics on (default)', port: on.port, pids: pids(on), scrape: false },
+    { name: 'metrics on, scraped every 1 s', port: scraped.port, pids: pids(scraped), scrape: true },
+  ];
+  for (const target of targets) {
+    await run(target);
+    await waitForIdle(target.pids, { timeoutMs: 60_000 });
+  }
+  const samples = new Map<string, Array<{ rps: number; p99: number; failed: number; scrapes: number }>>();
+  for (let round = 0; round < ROUNDS; round++) {
+    const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
+    for (const target of order) {
+      const { result, scrapes } = await run(target);
+      await waitForIdle(target.pids, { timeoutMs: 60_000 });
+      samples.set(target.name, [...(samples.get(target.name) ?? []), { rps: result.requests.average, p99: result.latency.p99, failed: result.errors + result.non2xx, scrapes }]);
+    }
+  }
+  console.log(`autocannon GET /health, ${CONNECTIONS} connections, keep-alive, ${DURATION_S} s per run, ${ROUNDS} rounds, alternating; medians over rounds\n`);
+  const reference = median(samples.get(targets[0]!.name)!.map((s) => s.rps));
+  const rows = targets.map((target) => {
+    const s = samples.get(target.name)!;
+    const rps = median(s.map((x) => x.rps));
+    return [target.name, fmt(rps, 0), fmt(rps / reference, 3), fmt(median(s.map((x) => x.p99)), 0), s.reduce((n, x) => n + x.failed, 0), target.scrape ? s.reduce((n, x) => n + x.scrapes, 0) : ''];
+  });
+  console.log(table(['gateway', 'req/s (median)', 'vs metrics off', 'p99 ms', 'errors + non-2xx', 'scrapes answered'], rows));
+  console.log(`\nreq/s per round: ${targets.map((t) => `${t.name}: ${samples.get(t.name)!.map((x) => fmt(x.rps, 0)).join(', ')}`).join('; ')}`);
+}
+
+await runBench('/metrics cost on GET /health throughput', 15 * 60_000, main);
