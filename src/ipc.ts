@@ -28,6 +28,8 @@ export interface SupervisorStats {
   restarts: number;
   /** Workers that exited without being asked to. */
   workerCrashes: number;
+  /** Workers replaced by the memory guard, by reason. */
+  recycles: { memory: number; age: number };
   /** Crash policy: crashes within its window (it gives up at `giveUpAt`) and the delay the next crash would get. */
   crashPolicy: { recentCrashes: number; giveUpAt: number; nextDelayMs: number };
 }
@@ -41,7 +43,9 @@ export type WorkerToSupervisor =
   /** Started draining (stopped accepting). */
   | { cmd: 'draining'; inFlight: number }
   /** Start-up failed in a way a respawn cannot fix (bad config, listen error). */
-  | { cmd: 'fatal'; message: string };
+  | { cmd: 'fatal'; message: string }
+  /** Its resident memory, every `gateway.worker.memoryCheckMs` when a memory or age limit is set. */
+  | { cmd: 'memory'; rssBytes: number };
 
 /** Between an old supervisor and the new one it spawned for a respawn restart. */
 export type HandoverMessage =

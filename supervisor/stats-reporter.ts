@@ -9,6 +9,7 @@ const REPORT_INTERVAL_MS = 5000;
 export interface StatsReporter {
   countRestart(): void;
   countCrash(): void;
+  countRecycle(reason: 'memory' | 'age'): void;
   /** Sends the numbers now to one worker (a worker that just became ready). */
   sendTo(worker: WorkerProcess): void;
   stop(): void;
@@ -23,8 +24,9 @@ export function createStatsReporter(crashPolicy: CrashPolicy, workers: () => Ite
   const sampler = createProcessSampler();
   let restarts = 0;
   let workerCrashes = 0;
+  const recycles = { memory: 0, age: 0 };
   let latest: SupervisorStats | null = null;
-  const snapshot = (): SupervisorStats => ({ process: sampler.sample(), restarts, workerCrashes, crashPolicy: crashPolicy.state() });
+  const snapshot = (): SupervisorStats => ({ process: sampler.sample(), restarts, workerCrashes, recycles: { ...recycles }, crashPolicy: crashPolicy.state() });
   const timer = setInterval(() => {
     latest = snapshot();
     for (const worker of workers()) if (worker.state() === 'ready') worker.send({ cmd: 'supervisor-stats', stats: latest });
@@ -33,6 +35,7 @@ export function createStatsReporter(crashPolicy: CrashPolicy, workers: () => Ite
   return {
     countRestart: () => void restarts++,
     countCrash: () => void workerCrashes++,
+    countRecycle: (reason) => void recycles[reason]++,
     sendTo(worker) {
       // The memory and the counters now; the event-loop delay of the last full interval.
       const now = snapshot();

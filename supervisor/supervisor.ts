@@ -18,6 +18,7 @@ import { isSupervised, restartAllowed, restartMode, serviceManagerName } from '.
 import { bindSocket, describeFatal, removeLegacyPidFile, takeLock } from './startup.js';
 import { startControlServer, type ControlServer } from './control-server.js';
 import { createStatsReporter } from './stats-reporter.js';
+import { createMemoryGuard } from './memory-guard.js';
 import { controlPath } from '../src/control.js';
 import { spawnWorker, type WorkerExit, type WorkerProcess } from './worker-process.js';
 
@@ -157,6 +158,10 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
   let current: WorkerProcess | null = null;
   const live = new Set<WorkerProcess>();
   const stats = createStatsReporter(crashPolicy, () => live);
+  const guard = createMemoryGuard(() => {
+    const { maxRssMb, maxAgeHours } = workerConfig.gateway.worker;
+    return { maxRssBytes: maxRssMb === null ? null : maxRssMb * 1024 * 1024, maxAgeMs: maxAgeHours === null ? null : maxAgeHours * 3_600_000 };
+  });
   let respawnTimer: NodeJS.Timeout | null = null;
   let finish: (code: number) => void = () => {};
   const finished = new Promise<number>((resolve) => (finish = resolve));
@@ -168,8 +173,11 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
       logger,
     );
     live.add(worker);
+    guard.started(worker.pid);
+    worker.on('memory', (message) => onMemoryReport(worker, message.rssBytes));
     void worker.exited.then((exit) => {
       live.delete(worker);
+      guard.exited(worker.pid);
       onWorkerExit(worker, exit);
     });
     logger.info({ workerPid: worker.pid, background }, 'worker started');
@@ -209,6 +217,29 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
       }
       void bringUp(startWorker(ownsBackground));
     }, delay);
+  }
+
+  /** The memory guard: a worker above gateway.worker.maxRssMb (or past maxAgeHours) is swapped like an in-process restart. */
+  function onMemoryReport(worker: WorkerProcess, rssBytes: number): void {
+    if (worker !== current || phase !== 'running') return;
+    const verdict = guard.report(worker.pid, rssBytes);
+    if (verdict.action === 'over-at-start') {
+      logger.warn({ workerPid: worker.pid }, `a fresh worker is already over the memory limit (${verdict.detail}): the limit is too low for this gateway; not replacing it`);
+      return;
+    }
+    if (verdict.action !== 'recycle') return;
+    logger.warn({ workerPid: worker.pid, reason: verdict.reason }, `replacing the worker: ${verdict.detail}`);
+    stats.countRecycle(verdict.reason);
+    phase = 'restarting';
+    void restartInProcess()
+      .catch((err) => logger.error({ err }, 'replacing the worker failed; it keeps serving'))
+      .then(() => {
+        if (phase === 'restarting') phase = 'running';
+        if (restartQueued && phase === 'running') {
+          restartQueued = false;
+          onRestart();
+        }
+      });
   }
 
   // Whether this supervisor's worker may run background services now (a handover

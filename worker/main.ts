@@ -140,6 +140,11 @@ async function main(): Promise<void> {
   lifecycle.serving();
   logger.info({ ms: Date.now() - startedAt }, 'worker ready');
   send({ cmd: 'ready', pid: process.pid });
+  // For the supervisor's memory guard, only when a limit is set.
+  const limits = options.config.gateway.worker;
+  if (limits && (limits.maxRssMb !== null || limits.maxAgeHours !== null)) {
+    setInterval(() => send({ cmd: 'memory', rssBytes: process.memoryUsage.rss() }), limits.memoryCheckMs).unref();
+  }
   if (options.background) await handlers['start-background']({});
 }
 

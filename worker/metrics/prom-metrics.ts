@@ -51,6 +51,12 @@ export function createPromMetrics(sources: PromMetricsSources) {
   } });
   counterFromSupervisor('xopc_gateway_restarts_total', 'In-process restarts (SIGUSR1) since the supervisor started', (s) => s.restarts);
   counterFromSupervisor('xopc_worker_crashes_total', 'Workers that exited without being asked to, since the supervisor started', (s) => s.workerCrashes);
+  new Counter({ name: 'xopc_worker_recycles_total', help: 'Workers replaced by the memory guard (gateway.worker.maxRssMb, maxAgeHours), by reason', labelNames: ['reason'] as const, registers, collect() {
+    const stats = sources.supervisor();
+    if (!stats) return;
+    this.reset();
+    for (const reason of ['memory', 'age'] as const) this.inc({ reason }, stats.recycles[reason]);
+  } });
   supervisorGauge('xopc_worker_crashes_recent', 'Worker crashes within the crash policy window (60 s)', (s) => s.crashPolicy.recentCrashes);
   supervisorGauge('xopc_worker_crashes_give_up', 'Crashes within the window at which the supervisor gives up and exits', (s) => s.crashPolicy.giveUpAt);
   supervisorGauge('xopc_worker_crash_backoff_seconds', 'Delay before a new worker if the current one crashed now', (s) => s.crashPolicy.nextDelayMs / 1000);
