@@ -13,6 +13,8 @@ const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIO
 
 interface HttpSeries {
   count: Counter.Internal;
+  /** Requests not yet added to `count`: the counter is brought up to date at each scrape, which halves the per-request cost. */
+  uncounted: number;
   duration: Histogram.Internal<'method' | 'route' | 'status'>;
 }
 
@@ -25,7 +27,15 @@ export interface PromMetricsSources {
 export function createPromMetrics(sources: PromMetricsSources) {
   const registry = new Registry();
   const registers = [registry];
-  const httpRequests = new Counter({ name: 'xopc_http_requests_total', help: 'HTTP requests answered, by method, route template and status', labelNames: ['method', 'route', 'status'] as const, registers });
+  // One child per label set, so the per-request path is a map look-up, not label hashing.
+  const series = new Map<string, HttpSeries>();
+  const httpRequests = new Counter({ name: 'xopc_http_requests_total', help: 'HTTP requests answered, by method, route template and status', labelNames: ['method', 'route', 'status'] as const, registers, collect() {
+    for (const entry of series.values()) {
+      if (entry.uncounted === 0) continue;
+      entry.count.inc(entry.uncounted);
+      entry.uncounted = 0;
+    }
+  } });
   const httpDuration = new Histogram({ name: 'xopc_http_request_duration_seconds', help: 'Time from receiving a request to the end of its answer', labelNames: ['method', 'route', 'status'] as const, buckets: HTTP_BUCKETS, registers });
   const agentTurns = new Counter({ name: 'xopc_agent_turns_total', help: 'Agent turns, by agent and result', labelNames: ['agent', 'result'] as const, registers });
   const modelDuration = new Histogram({ name: 'xopc_model_call_duration_seconds', help: 'Model calls (one per agent step), by provider and model', labelNames: ['provider', 'model'] as const, buckets: MODEL_BUCKETS, registers });
@@ -70,8 +80,6 @@ export function createPromMetrics(sources: PromMetricsSources) {
     for (const stat of ['mean', 'p99', 'max'] as const) loopDelay.set({ process: name, stat }, stats.eventLoopDelay[stat]);
   };
 
-  // One child per label set, so the per-request path is a map look-up, not label hashing.
-  const series = new Map<string, HttpSeries>();
   return {
     registry,
     agentTurns,
@@ -82,10 +90,10 @@ export function createPromMetrics(sources: PromMetricsSources) {
       let entry = series.get(key);
       if (!entry) {
         const labels = { method: METHODS.has(method) ? method : 'OTHER', route, status: String(status) };
-        entry = { count: httpRequests.labels(labels), duration: httpDuration.labels(labels) };
+        entry = { count: httpRequests.labels(labels), uncounted: 0, duration: httpDuration.labels(labels) };
         series.set(key, entry);
       }
-      entry.count.inc();
+      entry.uncounted++;
       entry.duration.observe(seconds);
     },
     modelCall(sample: ModelCallSample): void {
