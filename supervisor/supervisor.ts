@@ -221,7 +221,8 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
 
   /** The memory guard: a worker above gateway.worker.maxRssMb (or past maxAgeHours) is swapped like an in-process restart. */
   function onMemoryReport(worker: WorkerProcess, rssBytes: number): void {
-    if (worker !== current || phase !== 'running') return;
+    // Not while a respawned supervisor is still taking over: the old one's worker may still run the background services.
+    if (worker !== current || phase !== 'running' || !ownsLock || !ownsBackground) return;
     const verdict = guard.report(worker.pid, rssBytes);
     if (verdict.action === 'over-at-start') {
       logger.warn({ workerPid: worker.pid }, `a fresh worker is already over the memory limit (${verdict.detail}): the limit is too low for this gateway; not replacing it`);
