@@ -48,18 +48,21 @@ export function createApp(options: AppOptions): Koa {
   if (!config.gateway.auth.token) logger.warn('No gateway token configured; every /api request will be refused');
 
   const routers: Routes[] = [createLogsRouter({ logFile: options.logFile, maxFiles: config.logging.maxFiles }), ...(options.routers ?? [])];
+  const health = createHealthRouter({ startedAt: options.startedAt ?? Date.now() });
   const jsonBody = createJsonBody({ limit: config.gateway.bodyLimit });
   const metrics = options.metrics ?? NO_METRICS;
   const metricsOpen = config.gateway.metrics.public;
+  const readyz = createReadyzRouter(options.readiness ?? createReadiness());
+  const metricsRoutes = metrics.enabled ? createMetricsRouter(metrics, { open: metricsOpen }) : null;
 
   app.use(createErrorMiddleware());
   app.use(warmUpAfterFirstRequest(() => [jsonBody.preload(), metrics.preload(), ...routers.map((router) => router.preload?.())]));
   app.use(createRequestLog(logger, metrics.enabled ? (ctx, status, seconds) => metrics.httpRequest(ctx.method, routeTemplate(ctx), status, seconds) : undefined));
   app.use(createCors({ origins: config.gateway.cors.origins }));
-  app.use(createHealthRouter({ startedAt: options.startedAt ?? Date.now() }).routes());
-  app.use(createReadyzRouter(options.readiness ?? createReadiness()).routes());
+  app.use(health.routes());
+  app.use(readyz.routes());
   app.use(createBearerAuth({ token: config.gateway.auth.token, limiter: createAuthFailureLimiter(options.authLimits), alsoProtected: metrics.enabled && !metricsOpen ? ['/metrics'] : [] }));
-  if (metrics.enabled) app.use(createMetricsRouter(metrics).routes());
+  if (metricsRoutes) app.use(metricsRoutes.routes());
   app.use(jsonBody.middleware);
   for (const router of routers) app.use(router.routes());
   app.use(async (ctx) => {

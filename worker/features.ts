@@ -74,7 +74,7 @@ export async function createFeatures(context: FeatureContext): Promise<Features>
   // --- end cron ---
 
   return {
-    // Their zod schemas load on first use (see lazyRoutes).
+    // Their modules load on first use (see lazyRoutes).
     routers: [
       lazyRoutes(['/api/agent'], async () => (await import('./routes/agent.js')).createAgentRouter({ config, agent })),
       lazyRoutes(['/api/sessions'], async () => (await import('./routes/sessions.js')).createSessionsRouter(sessions)),

@@ -45,7 +45,7 @@ export interface ChannelFeature {
 
 /**
  * Builds the enabled channels and everything that talks to them; registers the send_message
- * tool. A channel's module (grammy for Telegram, zod for webhooks) loads only when it is enabled.
+ * tool. A channel's module (grammy for Telegram) loads only when it is enabled.
  */
 export async function createChannelFeature(options: ChannelFeatureOptions): Promise<ChannelFeature> {
   const { config, stateDir, store, queue, agent } = options;
@@ -76,7 +76,7 @@ export async function createChannelFeature(options: ChannelFeatureOptions): Prom
   return {
     channels,
     messages,
-    // The message routes' zod schemas load on first use (see lazyRoutes).
+    // The message routes' module loads on first use (see lazyRoutes).
     routers: [lazyRoutes(['/api/message'], async () => (await import('../routes/message.js')).createMessageRouter({ config, messages })), createWebhookRouter(channels)],
     async startBackground() {
       await channels.start();

@@ -51,7 +51,7 @@ export function createCronFeature(options: CronFeatureOptions): CronFeature {
 
   return {
     cron,
-    // The routes' zod schemas load on first use (see lazyRoutes).
+    // The routes' module loads on first use (see lazyRoutes).
     routers: [lazyRoutes(['/api/cron'], async () => (await import('../routes/cron.js')).createCronRouter(cron))],
     async startBackground() {
       scheduler.start();

@@ -1,4 +1,5 @@
 import type Router from '@koa/router';
+import type { Route } from './route.js';
 
 type RoutesMiddleware = ReturnType<Router['routes']>;
 
@@ -7,6 +8,12 @@ export interface Routes {
   routes(): RoutesMiddleware;
   /** Starts loading now, if the routes load lazily; resolves when they are loaded (or failed to). */
   preload?(): Promise<void>;
+  /**
+   * The declared routes (see route.ts), for /openapi.json. Routes built with `routeGroup`
+   * have them; a bare Router has none and is missing from the document (the README
+   * endpoint table test then fails).
+   */
+  operations?(): Promise<Route[]>;
 }
 
 /**
@@ -19,13 +26,20 @@ export interface Routes {
  */
 export function lazyRoutes(prefixes: string[], load: () => Promise<Routes>): Routes {
   const lowered = prefixes.map((prefix) => prefix.toLowerCase());
-  const routes = loadOnce(async () => (await load()).routes());
+  const loaded = loadOnce(async () => {
+    const routes = await load();
+    return { middleware: routes.routes(), operations: routes.operations?.bind(routes) };
+  });
   const middleware: RoutesMiddleware = async (ctx, next) => {
     const path = ctx.path.toLowerCase();
     if (!lowered.some((prefix) => path.startsWith(prefix))) return next();
-    return (await routes.get())(ctx, next);
+    return (await loaded.get()).middleware(ctx, next);
   };
-  return { routes: () => middleware, preload: routes.preload };
+  return {
+    routes: () => middleware,
+    preload: loaded.preload,
+    operations: async () => (await (await loaded.get()).operations?.()) ?? [],
+  };
 }
 
 /** A module-backed value loaded on first use: one shared load; a failed load is forgotten, so the next use tries again. */

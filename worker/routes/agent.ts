@@ -1,25 +1,39 @@
-import Router from '@koa/router';
 import type Koa from 'koa';
 import { PassThrough } from 'node:stream';
-import { z } from 'zod';
+import * as v from 'valibot';
 import type { Config } from '../../src/config.js';
 import type { AgentEvent } from '../agent/agent-loop.js';
 import type { AgentService, ChatResult, PreparedTurn } from '../agent/agent-service.js';
 import { DEFAULT_SESSION_NAME, resolveChatTarget } from '../agent/agents.js';
-import { ApiError, apiError, errorBody } from '../http/errors.js';
+import { ApiError, errorBody } from '../http/errors.js';
+import type { Routes } from '../http/lazy-routes.js';
+import { route, routeGroup } from '../http/route.js';
 
 // Proxies drop idle connections; a comment line every so often keeps a slow turn's stream open.
 const SSE_KEEPALIVE_MS = 15_000;
 
 function agentBody(maxMessageChars: number) {
-  return z.object({
-    message: z.string({ error: 'message must be a string' })
-      .refine((text) => text.trim().length > 0, 'message must not be empty')
-      .refine((text) => text.length <= maxMessageChars, `message is longer than ${maxMessageChars} characters (agents.defaults.maxMessageChars)`),
-    session: z.string({ error: 'session must be a string' }).optional(),
-    agentId: z.string({ error: 'agentId must be a string' }).optional(),
-  }, { error: 'body must be a JSON object with a "message" string' });
+  return v.object({
+    message: v.pipe(
+      v.string('message must be a string'),
+      v.regex(/\S/, 'message must not be empty'),
+      v.maxLength(maxMessageChars, `message is longer than ${maxMessageChars} characters (agents.defaults.maxMessageChars)`),
+    ),
+    session: v.optional(v.pipe(v.string('session must be a string'), v.description('a name (`{agent}:api:{name}`) or a full session key; default "default"'))),
+    agentId: v.optional(v.string('agentId must be a string')),
+  }, 'body must be a JSON object with a "message" string');
 }
+
+const agentReply = v.object({ status: v.literal('ok'), reply: v.string(), session: v.string() });
+
+/** The data of each streamed event, by event name: delta, tool_call, tool_result, done, error. */
+const agentEvent = v.union([
+  v.object({ text: v.string() }),
+  v.object({ id: v.string(), name: v.string(), arguments: v.record(v.string(), v.unknown()) }),
+  v.object({ id: v.string(), name: v.string(), isError: v.boolean() }),
+  agentReply,
+  v.object({ error: v.object({ code: v.string(), message: v.string() }) }),
+]);
 
 /**
  * `POST /api/agent {message, session?, agentId?}`: one agent turn. JSON by default;
@@ -27,15 +41,24 @@ function agentBody(maxMessageChars: number) {
  * `delta` {text} ..., `tool_call` / `tool_result` around tool runs, then `done`
  * {status, reply, session} or `error` {error: {code, message}}.
  */
-export function createAgentRouter(options: { config: Config; agent: AgentService }): Router {
+export function createAgentRouter(options: { config: Config; agent: AgentService }): Routes {
   const { config, agent } = options;
-  const schema = agentBody(config.agents.defaults.maxMessageChars);
-  const router = new Router();
 
-  router.post('/api/agent', async (ctx) => {
-    const parsed = schema.safeParse(ctx.request.body);
-    if (!parsed.success) throw apiError('INVALID_REQUEST', parsed.error.issues[0]!.message);
-    const { message, session, agentId } = parsed.data;
+  const chat = route({
+    operationId: 'agentChat',
+    method: 'POST',
+    path: '/api/agent',
+    tag: 'agent',
+    summary: 'One agent turn in a session',
+    description: 'JSON by default; with `Accept: text/event-stream` the reply streams as server-sent events (`delta`, `tool_call`, `tool_result`, then `done` or `error`).',
+    body: agentBody(config.agents.defaults.maxMessageChars),
+    responses: {
+      200: { description: 'The reply', schema: agentReply, eventStream: agentEvent },
+    },
+    errors: ['AGENT_ERROR'],
+    example: { body: { message: 'What time is it in Tokyo?', session: 'default' } },
+  }, async (ctx, { body }) => {
+    const { message, session, agentId } = body;
     const target = resolveChatTarget(config, { session, agentId });
     const label = session ?? DEFAULT_SESSION_NAME;
     const turn = await agent.prepare({ session: target, message });
@@ -48,7 +71,7 @@ export function createAgentRouter(options: { config: Config; agent: AgentService
     ctx.body = reply(result, label);
   });
 
-  return router;
+  return routeGroup([chat]);
 }
 
 function reply(result: ChatResult, label: string) {

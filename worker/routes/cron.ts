@@ -1,44 +1,104 @@
-import Router from '@koa/router';
-import { z } from 'zod';
+import * as v from 'valibot';
 import type { CronService, JobView } from '../cron/cron-service.js';
-import { apiError } from '../http/errors.js';
+import type { Routes } from '../http/lazy-routes.js';
+import { route, routeGroup } from '../http/route.js';
 
-const text = (field: string) => z.string({ error: `${field} must be a string` });
+const text = (field: string) => v.string(`${field} must be a string`);
+/** A message for a missing field and another for a wrong type. */
+const required = (missing: string, wrongType: string) => (issue: { input: unknown }) => (issue.input === undefined ? missing : wrongType);
 
-const createBody = z.object({
-  name: text('name').nullable().optional(),
-  schedule: text('schedule').optional(),
-  at: text('at').optional(),
-  message: z.string({ error: (issue) => (issue.input === undefined ? 'message is required: what the agent is told at each run' : 'message must be a string') }),
-  channel: text('channel').optional(),
+const createBody = v.object({
+  name: v.optional(v.nullable(text('name'))),
+  schedule: v.optional(v.pipe(text('schedule'), v.description('5-field cron expression, 6-field (seconds first), or a nickname such as @daily'))),
+  at: v.optional(v.pipe(text('at'), v.description('one-shot ISO 8601 time'))),
+  message: v.string(required('message is required: what the agent is told at each run', 'message must be a string')),
+  channel: v.optional(text('channel')),
   // Telegram chat ids arrive as numbers (negative for groups).
-  chat_id: z.union([z.string().trim().min(1).max(128), z.number().int().transform(String)], { error: 'chat_id must be a string (1-128 characters) or an integer' }).optional(),
-  agentId: text('agentId').optional(),
-  timezone: text('timezone').optional(),
-  enabled: z.boolean({ error: 'enabled must be true or false' }).optional(),
-}, { error: 'body must be a JSON object with "schedule" (or "at") and "message"' });
+  chat_id: v.optional(v.union(
+    [v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(128)), v.pipe(v.number(), v.integer(), v.transform(String))],
+    'chat_id must be a string (1-128 characters) or an integer',
+  )),
+  agentId: v.optional(text('agentId')),
+  timezone: v.optional(v.pipe(text('timezone'), v.description('IANA time zone; default the machine\'s'))),
+  enabled: v.optional(v.boolean('enabled must be true or false')),
+}, 'body must be a JSON object with "schedule" (or "at") and "message"');
 
-const triggerBody = z.object({
-  job_id: z.string({ error: (issue) => (issue.input === undefined ? 'job_id is required' : 'job_id must be a string') }).min(1, 'job_id must not be empty'),
-}, { error: 'body must be a JSON object with a "job_id" string' });
+const triggerBody = v.object({
+  job_id: v.pipe(v.string(required('job_id is required', 'job_id must be a string')), v.minLength(1, 'job_id must not be empty')),
+}, 'body must be a JSON object with a "job_id" string');
 
-const toggleBody = z.object({
-  enabled: z.boolean({ error: 'enabled must be true or false' }).optional(),
-}, { error: 'body must be a JSON object' });
+const toggleBody = v.object({
+  enabled: v.optional(v.boolean('enabled must be true or false')),
+}, 'body must be a JSON object');
+
+const idParams = v.object({ id: v.string() });
+
+const nullableText = v.nullable(v.string());
+const runSchema = v.object({
+  trigger: v.picklist(['schedule', 'catch-up', 'manual']),
+  scheduledFor: nullableText,
+  startedAt: v.string(),
+  finishedAt: v.string(),
+  durationMs: v.number(),
+  status: v.picklist(['ok', 'error']),
+  error: v.optional(v.string()),
+  reply: v.optional(v.string()),
+  deliveredTo: v.optional(v.string()),
+});
+const jobSchema = v.object({
+  id: v.string(),
+  name: nullableText,
+  schedule: nullableText,
+  at: nullableText,
+  timezone: v.string(),
+  message: v.string(),
+  agentId: v.string(),
+  channel: nullableText,
+  chat_id: nullableText,
+  enabled: v.boolean(),
+  session: v.string(),
+  createdAt: v.string(),
+  updatedAt: v.string(),
+  nextRunAt: nullableText,
+  lastRun: v.nullable(runSchema),
+  running: v.nullable(v.object({ trigger: v.picklist(['schedule', 'catch-up', 'manual']), scheduledFor: nullableText, startedAt: v.string() })),
+  runs: v.array(runSchema),
+  skipped: v.array(v.object({ scheduledFor: v.string(), runningSince: v.string() })),
+});
+const jobReply = v.object({ status: v.literal('ok'), job: jobSchema });
+const ok = v.object({ status: v.literal('ok') });
+// The contract test creates a job and uses its id; the document shows this shape.
+const EXAMPLE_JOB_ID = 'j_0123456789ab';
 
 /**
  * `/api/cron`: list (with next and last run), create, trigger, delete, toggle, and one
  * job by id. Auth is the app's job; the service validates schedules and owns the disk.
  */
-export function createCronRouter(cron: CronService): Router {
-  const router = new Router();
-
-  router.get('/api/cron', (ctx) => {
+export function createCronRouter(cron: CronService): Routes {
+  const list = route({
+    operationId: 'listCronJobs',
+    method: 'GET',
+    path: '/api/cron',
+    tag: 'cron',
+    summary: 'Every job with its next and last run',
+    responses: { 200: { description: 'The jobs', schema: v.object({ status: v.literal('ok'), jobs: v.array(jobSchema) }) } },
+    errors: [],
+    example: {},
+  }, (ctx) => {
     ctx.body = { status: 'ok', jobs: cron.list().map(publicJob) };
   });
 
-  router.post('/api/cron/create', (ctx) => {
-    const body = parse(createBody, ctx.request.body);
+  const create = route({
+    operationId: 'createCronJob',
+    method: 'POST',
+    path: '/api/cron/create',
+    tag: 'cron',
+    summary: 'Create a job',
+    body: createBody,
+    responses: { 200: { description: 'The new job', schema: jobReply } },
+    errors: ['CHANNEL_NOT_FOUND'],
+    example: { body: { name: 'morning', schedule: '0 8 * * *', message: 'Good morning! What is on today?', timezone: 'Europe/Berlin' } },
+  }, (ctx, { body }) => {
     const job = cron.create({
       name: body.name,
       schedule: body.schedule,
@@ -53,27 +113,67 @@ export function createCronRouter(cron: CronService): Router {
     ctx.body = { status: 'ok', job: publicJob(job) };
   });
 
-  router.post('/api/cron/trigger', (ctx) => {
-    const { job_id: id } = parse(triggerBody, ctx.request.body);
-    cron.trigger(id);
+  const trigger = route({
+    operationId: 'triggerCronJob',
+    method: 'POST',
+    path: '/api/cron/trigger',
+    tag: 'cron',
+    summary: 'Run a job now (INVALID_REQUEST while it is running)',
+    body: triggerBody,
+    responses: { 200: { description: 'Started', schema: v.object({ status: v.literal('ok'), message: v.string() }) } },
+    errors: ['JOB_NOT_FOUND'],
+    example: { body: { job_id: EXAMPLE_JOB_ID } },
+  }, (ctx, { body }) => {
+    cron.trigger(body.job_id);
     ctx.body = { status: 'ok', message: 'Task triggered' };
   });
 
-  router.get('/api/cron/:id', (ctx) => {
-    ctx.body = { status: 'ok', job: publicJob(cron.get(ctx.params.id!)) };
+  const get = route({
+    operationId: 'getCronJob',
+    method: 'GET',
+    path: '/api/cron/:id',
+    tag: 'cron',
+    summary: 'One job',
+    params: idParams,
+    responses: { 200: { description: 'The job', schema: jobReply } },
+    errors: ['JOB_NOT_FOUND'],
+    example: { params: { id: EXAMPLE_JOB_ID } },
+  }, (ctx, { params }) => {
+    ctx.body = { status: 'ok', job: publicJob(cron.get(params.id)) };
   });
 
-  router.delete('/api/cron/:id', (ctx) => {
-    cron.remove(ctx.params.id!);
+  const remove = route({
+    operationId: 'deleteCronJob',
+    method: 'DELETE',
+    path: '/api/cron/:id',
+    tag: 'cron',
+    summary: 'Delete a job',
+    params: idParams,
+    responses: { 200: { description: 'Deleted', schema: ok } },
+    errors: ['JOB_NOT_FOUND'],
+    example: { params: { id: EXAMPLE_JOB_ID } },
+  }, (ctx, { params }) => {
+    cron.remove(params.id);
     ctx.body = { status: 'ok' };
   });
 
-  router.post('/api/cron/:id/toggle', (ctx) => {
-    const { enabled } = parse(toggleBody, ctx.request.body ?? {});
-    ctx.body = { status: 'ok', job: publicJob(cron.toggle(ctx.params.id!, enabled)) };
+  const toggle = route({
+    operationId: 'toggleCronJob',
+    method: 'POST',
+    path: '/api/cron/:id/toggle',
+    tag: 'cron',
+    summary: 'Flip a job between enabled and disabled, or set `enabled`',
+    params: idParams,
+    body: toggleBody,
+    bodyOptional: true,
+    responses: { 200: { description: 'The job', schema: jobReply } },
+    errors: ['JOB_NOT_FOUND'],
+    example: { params: { id: EXAMPLE_JOB_ID }, body: { enabled: false } },
+  }, (ctx, { params, body }) => {
+    ctx.body = { status: 'ok', job: publicJob(cron.toggle(params.id, body.enabled)) };
   });
 
-  return router;
+  return routeGroup([list, create, trigger, get, remove, toggle]);
 }
 
 /** A job as the API shows it: the request's field names, the next and last run, the bounded run history and skipped occurrences (newest first). */
@@ -98,10 +198,4 @@ export function publicJob(job: JobView) {
     runs: job.runs,
     skipped: job.skipped,
   };
-}
-
-function parse<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
-  const result = schema.safeParse(value);
-  if (result.success) return result.data;
-  throw apiError('INVALID_REQUEST', result.error.issues[0]!.message);
 }

@@ -1,6 +1,8 @@
-import Router from '@koa/router';
-import { apiError } from '../http/errors.js';
+import * as v from 'valibot';
 import { LOG_LEVELS, parseLevel, parseSince, readLogEntries, type LogQuery } from '../../src/log-reader.js';
+import type { Routes } from '../http/lazy-routes.js';
+import { route, routeGroup } from '../http/route.js';
+import { queryText } from '../http/validate.js';
 
 export interface LogsRouterOptions {
   /** The current log file (`gateway.log`); rotated files are `<logFile>.1` ... */
@@ -13,53 +15,74 @@ const DEFAULT_LINES = 100;
 const MAX_LINES = 5000;
 const MAX_QUERY_LENGTH = 500;
 
+const LINES_MESSAGE = `lines must be an integer from 1 to ${MAX_LINES}`;
+const LEVELS = Object.keys(LOG_LEVELS).join(', ');
+const SINCE_MESSAGE = 'since must be an ISO 8601 time, epoch milliseconds or a duration such as 15m, 2h, 1d';
+
+const got = (issue: { input: unknown }) => ` (got "${clip(String(issue.input))}")`;
+
+/** The query string; `since` is checked here and converted to a time by the handler. */
+const logQuery = v.object({
+  lines: v.optional(v.pipe(
+    queryText('lines', LINES_MESSAGE),
+    v.regex(/^\d{1,9}$/, (issue) => LINES_MESSAGE + got(issue)),
+    v.transform(Number),
+    v.number(),
+    v.minValue(1, (issue) => LINES_MESSAGE + got(issue)),
+    v.maxValue(MAX_LINES, (issue) => LINES_MESSAGE + got(issue)),
+  ), String(DEFAULT_LINES)),
+  level: v.optional(v.pipe(
+    queryText('level', `level must be one of ${LEVELS}`),
+    v.check((level) => parseLevel(level) !== undefined, (issue) => `level must be one of ${LEVELS}${got(issue)}`),
+    v.description(`minimum level: ${LEVELS}`),
+  )),
+  since: v.optional(v.pipe(
+    queryText('since', SINCE_MESSAGE),
+    v.check((since) => parseSince(plusSign(since)) !== undefined, (issue) => SINCE_MESSAGE + got(issue)),
+    v.description('ISO 8601 time, epoch milliseconds, or a duration back from now (15m, 2h, 1d)'),
+  )),
+  q: v.optional(v.pipe(
+    queryText('q', 'q must be a string'),
+    v.maxLength(MAX_QUERY_LENGTH, `q must be at most ${MAX_QUERY_LENGTH} characters`),
+    v.description('substring the line must contain'),
+  )),
+});
+
+const entriesReply = v.object({ status: v.literal('ok'), entries: v.array(v.looseObject({})) });
+
 /**
  * `GET /api/logs?lines&level&since&q`: the newest matching JSON log entries, oldest
  * first. Auth is the app's job; this router only validates and reads.
  */
-export function createLogsRouter(options: LogsRouterOptions): Router {
-  const router = new Router();
-  router.get('/api/logs', async (ctx) => {
-    const query = parseLogQuery(ctx.query);
-    const entries = await readLogEntries(options.logFile, query, options.maxFiles);
+export function createLogsRouter(options: LogsRouterOptions): Routes {
+  const logs = route({
+    operationId: 'readLogs',
+    method: 'GET',
+    path: '/api/logs',
+    tag: 'gateway',
+    summary: 'The newest matching log entries, oldest first',
+    query: logQuery,
+    responses: { 200: { description: 'Log entries (pino JSON lines)', schema: entriesReply } },
+    errors: [],
+    example: { query: { lines: '20', level: 'warn' } },
+  }, async (ctx, { query }) => {
+    const entries = await readLogEntries(options.logFile, toLogQuery(query), options.maxFiles);
     ctx.body = { status: 'ok', entries };
   });
-  return router;
+  return routeGroup([logs]);
 }
 
-/** Validates the query string; every problem is an INVALID_REQUEST naming the parameter. */
-export function parseLogQuery(raw: Record<string, string | string[] | undefined>, now: number = Date.now()): LogQuery {
-  const lines = single(raw, 'lines');
-  const level = single(raw, 'level');
-  const since = single(raw, 'since');
-  const q = single(raw, 'q');
-  const query: LogQuery = { lines: DEFAULT_LINES };
-
-  if (lines !== undefined) {
-    const n = /^\d{1,9}$/.test(lines) ? Number(lines) : Number.NaN;
-    if (!(n >= 1 && n <= MAX_LINES)) throw apiError('INVALID_REQUEST', `lines must be an integer from 1 to ${MAX_LINES} (got "${clip(lines)}")`);
-    query.lines = n;
-  }
-  if (level !== undefined) {
-    query.minLevel = parseLevel(level);
-    if (query.minLevel === undefined) throw apiError('INVALID_REQUEST', `level must be one of ${Object.keys(LOG_LEVELS).join(', ')} (got "${clip(level)}")`);
-  }
-  if (since !== undefined) {
-    // An unencoded "+01:00" offset arrives as " 01:00" (a query string's + is a space).
-    query.since = parseSince(since.replace(/ (\d{2}:?\d{2})$/, '+$1'), now);
-    if (query.since === undefined) throw apiError('INVALID_REQUEST', `since must be an ISO 8601 time, epoch milliseconds or a duration such as 15m, 2h, 1d (got "${clip(since)}")`);
-  }
-  if (q !== undefined) {
-    if (q.length > MAX_QUERY_LENGTH) throw apiError('INVALID_REQUEST', `q must be at most ${MAX_QUERY_LENGTH} characters`);
-    if (q !== '') query.q = q;
-  }
-  return query;
+function toLogQuery(query: v.InferOutput<typeof logQuery>, now: number = Date.now()): LogQuery {
+  const result: LogQuery = { lines: query.lines };
+  if (query.level !== undefined) result.minLevel = parseLevel(query.level);
+  if (query.since !== undefined) result.since = parseSince(plusSign(query.since), now);
+  if (query.q) result.q = query.q;
+  return result;
 }
 
-function single(raw: Record<string, string | string[] | undefined>, name: string): string | undefined {
-  const value = raw[name];
-  if (Array.isArray(value)) throw apiError('INVALID_REQUEST', `${name} must be given once`);
-  return value;
+/** An unencoded "+01:00" offset arrives as " 01:00" (a query string's + is a space). */
+function plusSign(since: string): string {
+  return since.replace(/ (\d{2}:?\d{2})$/, '+$1');
 }
 
 /** Echoes a bad value back without letting a huge one fill the error message. */

@@ -1,26 +1,38 @@
-import Router from '@koa/router';
 import type Koa from 'koa';
-import { z } from 'zod';
+import * as v from 'valibot';
 import type { Config } from '../../src/config.js';
 import { apiError } from '../http/errors.js';
+import type { Routes } from '../http/lazy-routes.js';
+import { route, routeGroup, type HeaderDef } from '../http/route.js';
 import type { MessageRequest, MessageService } from '../messages/message-service.js';
 import { SEGMENT_PATTERN } from '../sessions/session-key.js';
 
 // Printable ASCII, as Stripe and the IETF draft allow; long enough for a UUID with a prefix.
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+const IDEMPOTENCY_MESSAGE = 'Idempotency-Key must be 1-255 printable ASCII characters';
+
+const idempotencyHeader: HeaderDef = {
+  name: 'Idempotency-Key',
+  description: 'A retry with the same key returns the same message_id without processing twice (kept 24 h)',
+  schema: v.pipe(v.string(), v.regex(IDEMPOTENCY_KEY, IDEMPOTENCY_MESSAGE)),
+};
 
 function messageBody(maxMessageChars: number) {
-  return z.object({
-    channel: z.string({ error: 'channel must be a string' }).min(1, 'channel must not be empty'),
+  return v.object({
+    channel: v.pipe(v.string('channel must be a string'), v.minLength(1, 'channel must not be empty')),
     // Telegram chat ids arrive as numbers (negative for groups).
-    chat_id: z.union([z.string(), z.number().int()], { error: 'chat_id must be a string or an integer' })
-      .transform(String)
-      .refine((id) => SEGMENT_PATTERN.test(id), 'chat_id must be 1-64 characters of [a-z0-9_-] (Telegram ids may be negative)'),
-    content: z.string({ error: 'content must be a string' })
-      .refine((text) => text.trim().length > 0, 'content must not be empty')
-      .refine((text) => text.length <= maxMessageChars, `content is longer than ${maxMessageChars} characters (agents.defaults.maxMessageChars)`),
-    agentId: z.string({ error: 'agentId must be a string' }).optional(),
-  }, { error: 'body must be a JSON object with channel, chat_id and content' });
+    chat_id: v.pipe(
+      v.union([v.string(), v.pipe(v.number(), v.integer())], 'chat_id must be a string or an integer'),
+      v.transform(String),
+      v.regex(SEGMENT_PATTERN, 'chat_id must be 1-64 characters of [a-z0-9_-] (Telegram ids may be negative)'),
+    ),
+    content: v.pipe(
+      v.string('content must be a string'),
+      v.regex(/\S/, 'content must not be empty'),
+      v.maxLength(maxMessageChars, `content is longer than ${maxMessageChars} characters (agents.defaults.maxMessageChars)`),
+    ),
+    agentId: v.optional(v.string('agentId must be a string')),
+  }, 'body must be a JSON object with channel, chat_id and content');
 }
 
 /**
@@ -28,32 +40,53 @@ function messageBody(maxMessageChars: number) {
  * background) and `POST /api/message/sync` (200 with the reply once it is delivered).
  * Both honour an `Idempotency-Key` header.
  */
-export function createMessageRouter(options: { config: Config; messages: MessageService }): Router {
+export function createMessageRouter(options: { config: Config; messages: MessageService }): Routes {
   const { messages } = options;
-  const schema = messageBody(options.config.agents.defaults.maxMessageChars);
-  const router = new Router();
+  const body = messageBody(options.config.agents.defaults.maxMessageChars);
+  const example = { body: { channel: 'webchat', chat_id: 'contract', content: 'Remind me to water the plants' } };
 
-  const read = (ctx: Koa.Context): { request: MessageRequest; key?: string } => {
-    const parsed = schema.safeParse(ctx.request.body);
-    if (!parsed.success) throw apiError('INVALID_REQUEST', parsed.error.issues[0]!.message);
-    const { channel, chat_id: chatId, content, agentId } = parsed.data;
+  const idempotencyKey = (ctx: Koa.Context): string | undefined => {
     const key = ctx.get('idempotency-key') || undefined;
-    if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) throw apiError('INVALID_REQUEST', 'Idempotency-Key must be 1-255 printable ASCII characters');
-    return { request: { channel, chatId, content, ...(agentId === undefined ? {} : { agentId }) }, key };
+    if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) throw apiError('INVALID_REQUEST', IDEMPOTENCY_MESSAGE);
+    return key;
+  };
+  const request = (input: v.InferOutput<typeof body>): MessageRequest => {
+    const { channel, chat_id: chatId, content, agentId } = input;
+    return { channel, chatId, content, ...(agentId === undefined ? {} : { agentId }) };
   };
 
-  router.post('/api/message', async (ctx) => {
-    const { request, key } = read(ctx);
-    const { messageId } = await messages.accept(request, key);
+  const accept = route({
+    operationId: 'sendMessage',
+    method: 'POST',
+    path: '/api/message',
+    tag: 'messages',
+    summary: 'Send a message to the agent; the reply is delivered to the chat in the background',
+    body,
+    headers: [idempotencyHeader],
+    responses: { 202: { description: 'Accepted', schema: v.object({ status: v.literal('ok'), message_id: v.string() }) } },
+    errors: ['CHANNEL_NOT_FOUND', 'BUSY', 'AGENT_ERROR'],
+    example,
+  }, async (ctx, input) => {
+    const { messageId } = await messages.accept(request(input.body), idempotencyKey(ctx));
     ctx.status = 202;
     ctx.body = { status: 'ok', message_id: messageId };
   });
 
-  router.post('/api/message/sync', async (ctx) => {
-    const { request, key } = read(ctx);
-    const { messageId, reply } = await messages.send(request, key);
+  const sync = route({
+    operationId: 'sendMessageSync',
+    method: 'POST',
+    path: '/api/message/sync',
+    tag: 'messages',
+    summary: 'Send a message to the agent and answer once the reply is delivered',
+    body,
+    headers: [idempotencyHeader],
+    responses: { 200: { description: 'Delivered', schema: v.object({ status: v.literal('ok'), reply: v.string(), message_id: v.string() }) } },
+    errors: ['CHANNEL_NOT_FOUND', 'AGENT_ERROR', 'CHANNEL_ERROR'],
+    example,
+  }, async (ctx, input) => {
+    const { messageId, reply } = await messages.send(request(input.body), idempotencyKey(ctx));
     ctx.body = { status: 'ok', reply, message_id: messageId };
   });
 
-  return router;
+  return routeGroup([accept, sync]);
 }

@@ -1,6 +1,7 @@
-import Router from '@koa/router';
-import { z } from 'zod';
-import { apiError } from '../http/errors.js';
+import * as v from 'valibot';
+import type { Routes } from '../http/lazy-routes.js';
+import { route, routeGroup } from '../http/route.js';
+import { queryInteger, queryText } from '../http/validate.js';
 import { SEGMENT_PATTERN } from '../sessions/session-key.js';
 import type { SessionService } from '../sessions/session-service.js';
 import type { SequencedMessage, SessionInfo } from '../sessions/session-types.js';
@@ -10,49 +11,132 @@ const LIST_MAX_LIMIT = 500;
 const MESSAGES_DEFAULT_LIMIT = 100;
 const MESSAGES_MAX_LIMIT = 1000;
 
-const segment = (field: string) => z.string({ error: `${field} must be a string` }).regex(SEGMENT_PATTERN, `${field} must be 1-64 characters of [a-z0-9_-]`);
+const segmentMessage = (field: string) => `${field} must be 1-64 characters of [a-z0-9_-]`;
+const segment = (field: string) => v.pipe(v.string(`${field} must be a string`), v.regex(SEGMENT_PATTERN, segmentMessage(field)));
+const segmentQuery = (field: string) => v.pipe(queryText(field, segmentMessage(field)), v.regex(SEGMENT_PATTERN, segmentMessage(field)));
 
-const openSessionBody = z.object({
-  channel: segment('channel').default('webchat'),
+const openSessionBody = v.object({
+  channel: v.optional(segment('channel'), 'webchat'),
   // Telegram chat ids arrive as numbers (negative for groups).
-  chat_id: z.union([segment('chat_id'), z.number().int().transform(String)], { error: 'chat_id must be a string of [a-z0-9_-] or an integer' }).optional(),
-  agentId: z.string({ error: 'agentId must be a string' }).optional(),
-}, { error: 'body must be a JSON object' });
+  chat_id: v.optional(v.union(
+    [segment('chat_id'), v.pipe(v.number(), v.integer(), v.transform(String))],
+    'chat_id must be a string of [a-z0-9_-] or an integer',
+  )),
+  agentId: v.optional(v.string('agentId must be a string')),
+}, 'body must be a JSON object');
+
+const listQuery = v.object({
+  limit: v.optional(queryInteger('limit', 1, LIST_MAX_LIMIT), String(LIST_DEFAULT_LIMIT)),
+  offset: v.optional(queryInteger('offset', 0, Number.MAX_SAFE_INTEGER), '0'),
+  channel: v.optional(segmentQuery('channel')),
+  agentId: v.optional(segmentQuery('agentId')),
+});
+
+const readQuery = v.object({
+  limit: v.optional(queryInteger('limit', 1, MESSAGES_MAX_LIMIT), String(MESSAGES_DEFAULT_LIMIT)),
+  before: v.optional(queryInteger('before', 0, Number.MAX_SAFE_INTEGER)),
+});
+
+const keyParams = v.object({ key: v.pipe(v.string(), v.description('{agentId}:{channel}:{peerId}')) });
+
+const isoTime = v.pipe(v.string(), v.isoTimestamp());
+const sessionSchema = v.object({
+  key: v.string(),
+  agentId: v.string(),
+  channel: v.string(),
+  peerId: v.string(),
+  createdAt: isoTime,
+  updatedAt: isoTime,
+  messageCount: v.pipe(v.number(), v.integer()),
+});
+const messageSchema = v.object({
+  seq: v.pipe(v.number(), v.integer()),
+  role: v.picklist(['user', 'assistant', 'tool']),
+  content: v.string(),
+  timestamp: isoTime,
+  toolCalls: v.optional(v.array(v.object({ id: v.string(), name: v.string(), arguments: v.record(v.string(), v.unknown()) }))),
+  model: v.optional(v.string()),
+  toolCallId: v.optional(v.string()),
+  toolName: v.optional(v.string()),
+  isError: v.optional(v.boolean()),
+});
+const ok = v.object({ status: v.literal('ok') });
 
 /** `/api/sessions`: create or reuse, list, read, delete. Auth is the app's job. */
-export function createSessionsRouter(sessions: SessionService): Router {
-  const router = new Router();
-
-  router.post('/api/sessions', async (ctx) => {
-    const body = parse(openSessionBody, ctx.request.body ?? {});
+export function createSessionsRouter(sessions: SessionService): Routes {
+  const open = route({
+    operationId: 'openSession',
+    method: 'POST',
+    path: '/api/sessions',
+    tag: 'sessions',
+    summary: 'Create a session, or reuse the one of chat_id',
+    body: openSessionBody,
+    bodyOptional: true,
+    responses: { 200: { description: 'The session', schema: v.object({ status: v.literal('ok'), session: v.object({ ...sessionSchema.entries, created: v.boolean() }) }) } },
+    errors: [],
+    example: { body: { channel: 'webchat', chat_id: 'contract' } },
+  }, async (ctx, { body }) => {
     const { info, created } = await sessions.open({ channel: body.channel, chatId: body.chat_id, agentId: body.agentId });
     ctx.body = { status: 'ok', session: { ...publicSession(info), created } };
   });
 
-  router.get('/api/sessions', async (ctx) => {
-    const query = {
-      limit: integerParam(ctx.query.limit, 'limit', LIST_DEFAULT_LIMIT, 1, LIST_MAX_LIMIT),
-      offset: integerParam(ctx.query.offset, 'offset', 0, 0, Number.MAX_SAFE_INTEGER),
-      channel: segmentParam(ctx.query.channel, 'channel'),
-      agentId: segmentParam(ctx.query.agentId, 'agentId'),
-    };
+  const list = route({
+    operationId: 'listSessions',
+    method: 'GET',
+    path: '/api/sessions',
+    tag: 'sessions',
+    summary: 'Sessions, newest first',
+    query: listQuery,
+    responses: {
+      200: {
+        description: 'One page of sessions',
+        schema: v.object({ status: v.literal('ok'), sessions: v.array(sessionSchema), total: v.pipe(v.number(), v.integer()), limit: v.number(), offset: v.number() }),
+      },
+    },
+    errors: [],
+    example: { query: { limit: '10' } },
+  }, async (ctx, { query }) => {
     const { sessions: page, total } = await sessions.list(query);
     ctx.body = { status: 'ok', sessions: page.map(publicSession), total, limit: query.limit, offset: query.offset };
   });
 
-  router.get('/api/sessions/:key', async (ctx) => {
-    const limit = integerParam(ctx.query.limit, 'limit', MESSAGES_DEFAULT_LIMIT, 1, MESSAGES_MAX_LIMIT);
-    const before = ctx.query.before === undefined ? undefined : integerParam(ctx.query.before, 'before', 0, 0, Number.MAX_SAFE_INTEGER);
-    const { info, messages, hasMore } = await sessions.get(ctx.params.key!, { limit, before });
+  const read = route({
+    operationId: 'getSession',
+    method: 'GET',
+    path: '/api/sessions/:key',
+    tag: 'sessions',
+    summary: "A session and its messages (the newest `limit`, or those before `before`)",
+    params: keyParams,
+    query: readQuery,
+    responses: {
+      200: {
+        description: 'The session',
+        schema: v.object({ status: v.literal('ok'), session: v.object({ ...sessionSchema.entries, messages: v.array(messageSchema), hasMore: v.boolean() }) }),
+      },
+    },
+    errors: ['SESSION_NOT_FOUND'],
+    example: { params: { key: 'main:webchat:contract' } },
+  }, async (ctx, { params, query }) => {
+    const { info, messages, hasMore } = await sessions.get(params.key, query);
     ctx.body = { status: 'ok', session: { ...publicSession(info), messages: messages.map(publicMessage), hasMore } };
   });
 
-  router.delete('/api/sessions/:key', async (ctx) => {
-    await sessions.remove(ctx.params.key!);
+  const remove = route({
+    operationId: 'deleteSession',
+    method: 'DELETE',
+    path: '/api/sessions/:key',
+    tag: 'sessions',
+    summary: 'Delete a session',
+    params: keyParams,
+    responses: { 200: { description: 'Deleted', schema: ok } },
+    errors: ['SESSION_NOT_FOUND'],
+    example: { params: { key: 'main:webchat:contract' } },
+  }, async (ctx, { params }) => {
+    await sessions.remove(params.key);
     ctx.body = { status: 'ok' };
   });
 
-  return router;
+  return routeGroup([open, list, read, remove]);
 }
 
 /** A session as the API shows it: ISO times. */
@@ -79,25 +163,4 @@ export function publicMessage(message: SequencedMessage) {
     case 'tool':
       return { ...base, toolCallId: message.toolCallId, toolName: message.toolName, isError: message.isError };
   }
-}
-
-function parse<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
-  const result = schema.safeParse(value);
-  if (result.success) return result.data;
-  const issue = result.error.issues[0]!;
-  throw apiError('INVALID_REQUEST', issue.message);
-}
-
-function integerParam(value: unknown, name: string, fallback: number, min: number, max: number): number {
-  if (value === undefined || value === '') return fallback;
-  if (typeof value !== 'string' || !/^\d{1,15}$/.test(value)) throw apiError('INVALID_REQUEST', `${name} must be an integer between ${min} and ${max}`);
-  const number = Number(value);
-  if (number < min || number > max) throw apiError('INVALID_REQUEST', `${name} must be an integer between ${min} and ${max}`);
-  return number;
-}
-
-function segmentParam(value: unknown, name: string): string | undefined {
-  if (value === undefined || value === '') return undefined;
-  if (typeof value !== 'string' || !SEGMENT_PATTERN.test(value)) throw apiError('INVALID_REQUEST', `${name} must be 1-64 characters of [a-z0-9_-]`);
-  return value;
 }

@@ -1,14 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter, once } from 'node:events';
-import { z } from 'zod';
 import type { Config } from '../../../src/config.js';
 import type { Logger } from '../../../src/logger.js';
 import { ApiError, apiError } from '../../http/errors.js';
+import { parseInput } from '../../http/validate.js';
 import { newMessageId } from '../../messages/message-id.js';
 import { createKeyedQueue } from '../../sessions/session-queue.js';
-import { isSegment } from '../../sessions/session-key.js';
 import { withRetry, type RetryVerdict } from '../retry.js';
 import type { Channel, InboundHandler } from '../types.js';
+import { webhookInboundSchema } from './inbound-schema.js';
 import { SIGNATURE_HEADER, signBody, verifySignature } from './signature.js';
 
 export const WEBHOOK_CHANNEL = 'webhook';
@@ -25,17 +25,6 @@ export interface WebhookChannelOptions {
 
 // How long `close` lets inbound turns and their reply deliveries finish.
 const CLOSE_WAIT_MS = 3000;
-
-const inboundSchema = z.object({
-  event: z.literal('message', { error: 'event must be "message"' }),
-  data: z.object({
-    chat_id: z.union([z.string(), z.number().int()], { error: 'data.chat_id must be a string or an integer' })
-      .transform(String)
-      .refine(isSegment, 'data.chat_id must be 1-64 characters of [a-z0-9_-]'),
-    content: z.string({ error: 'data.content must be a string' }).refine((text) => text.trim().length > 0, 'data.content must not be empty'),
-    sender: z.string({ error: 'data.sender must be a string' }).max(200).optional(),
-  }, { error: 'data must be an object with chat_id and content' }),
-}, { error: 'body must be {"event":"message","data":{"chat_id","content","sender?"}}' });
 
 /** The receiver failed in a way another try may fix (status or network), with its Retry-After. */
 class DeliveryFailure extends Error {
@@ -143,9 +132,7 @@ export function createWebhookChannel(options: WebhookChannelOptions): Channel {
       if (!secret || !verifySignature(secret, request.rawBody, request.headers[SIGNATURE_HEADER.toLowerCase()])) {
         throw apiError('UNAUTHORIZED', `Missing or invalid ${SIGNATURE_HEADER}: expected "sha256=<hex HMAC-SHA256 of the raw body keyed with channels.webhook.secret>"`);
       }
-      const parsed = inboundSchema.safeParse(request.body);
-      if (!parsed.success) throw apiError('INVALID_REQUEST', parsed.error.issues[0]!.message);
-      const { chat_id: chatId, content, sender } = parsed.data.data;
+      const { chat_id: chatId, content, sender } = parseInput(webhookInboundSchema, request.body).data;
       const messageId = newMessageId();
       outstanding += 1;
       void chats.run(chatId, () => answer(messageId, chatId, content, sender))
