@@ -8,7 +8,9 @@
  * - metrics on (the default): every request counted and timed by route template;
  * - metrics on and scraped once a second with the token during the run, as Prometheus would.
  *
- * autocannon, 16 connections, keep-alive. First, in this process: what recording one request
+ * autocannon, 16 connections, keep-alive. Besides req/s and p99, the worker's CPU time per
+ * answered request (from /proc), which other processes on a shared machine barely move.
+ * First, in this process: what recording one request
  * costs (the counter and the histogram of its route), in ns of CPU time, median of 9 batches of 200,000.
  *
  *   npm run bench:metrics [-- --rounds=5 --duration=5 --connections=16]
@@ -16,7 +18,7 @@
 import autocannon, { type Result } from 'autocannon';
 import { createPromMetrics } from '../worker/metrics/prom-metrics.js';
 import { benchGateway } from './lib/gateway.js';
-import { waitForIdle } from './lib/processes.js';
+import { cpuMs, waitForIdle } from './lib/processes.js';
 import { numberArg, quick, runBench } from './lib/run.js';
 import { fmt, median, table } from './lib/stats.js';
 
@@ -30,6 +32,7 @@ interface Target {
   name: string;
   port: number;
   pids: number[];
+  workerPid: number;
   scrape: boolean;
 }
 
@@ -47,10 +50,15 @@ async function scrapeLoop(port: number, stop: Promise<unknown>): Promise<number>
   return ok;
 }
 
-async function run(target: Target): Promise<{ result: Result; scrapes: number }> {
+async function run(target: Target): Promise<{ result: Result; scrapes: number; cpuUsPerRequest: number }> {
+  const cpuBefore = cpuMs(target.workerPid);
   const load = Promise.resolve(autocannon({ url: `http://127.0.0.1:${target.port}/health`, connections: CONNECTIONS, duration: DURATION_S }));
   const scrapes = target.scrape ? scrapeLoop(target.port, load) : Promise.resolve(0);
-  return { result: await load, scrapes: await scrapes };
+  const result = await load;
+  // CPU time the worker spent per answered request: unlike req/s, barely moved by other
+  // processes competing for the cores (the worker's CPU is the worker's work).
+  const cpuUsPerRequest = ((cpuMs(target.workerPid) - cpuBefore) * 1000) / Math.max(1, result.requests.total);
+  return { result, scrapes: await scrapes, cpuUsPerRequest };
 }
 
 /** ns per recorded request, in this process: the per-request work the instrumentation adds to the worker. */
@@ -77,34 +85,37 @@ async function main(): Promise<void> {
   const off = await benchGateway({ asService: true, config: { ...base, gateway: { ...base.gateway, metrics: { enabled: false } } } });
   const on = await benchGateway({ asService: true, config: base });
   const scraped = await benchGateway({ asService: true, config: base });
-  const pids = (g: typeof on) => [g.lock()!.pid, g.lock()!.workerPid!];
+  const target = (name: string, g: typeof on, scrape: boolean): Target => ({ name, port: g.port, pids: [g.lock()!.pid, g.lock()!.workerPid!], workerPid: g.lock()!.workerPid!, scrape });
   const targets: Target[] = [
-    { name: 'metrics off (gateway.metrics.enabled: false)', port: off.port, pids: pids(off), scrape: false },
-    { name: 'metrics on (default)', port: on.port, pids: pids(on), scrape: false },
-    { name: 'metrics on, scraped every 1 s', port: scraped.port, pids: pids(scraped), scrape: true },
+    target('metrics off (gateway.metrics.enabled: false)', off, false),
+    target('metrics on (default)', on, false),
+    target('metrics on, scraped every 1 s', scraped, true),
   ];
   for (const target of targets) {
     await run(target);
     await waitForIdle(target.pids, { timeoutMs: 60_000 });
   }
-  const samples = new Map<string, Array<{ rps: number; p99: number; failed: number; scrapes: number }>>();
+  const samples = new Map<string, Array<{ rps: number; p99: number; failed: number; scrapes: number; cpuUs: number }>>();
   for (let round = 0; round < ROUNDS; round++) {
     const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
     for (const target of order) {
-      const { result, scrapes } = await run(target);
+      const { result, scrapes, cpuUsPerRequest } = await run(target);
       await waitForIdle(target.pids, { timeoutMs: 60_000 });
-      samples.set(target.name, [...(samples.get(target.name) ?? []), { rps: result.requests.average, p99: result.latency.p99, failed: result.errors + result.non2xx, scrapes }]);
+      samples.set(target.name, [...(samples.get(target.name) ?? []), { rps: result.requests.average, p99: result.latency.p99, failed: result.errors + result.non2xx, scrapes, cpuUs: cpuUsPerRequest }]);
     }
   }
   console.log(`autocannon GET /health, ${CONNECTIONS} connections, keep-alive, ${DURATION_S} s per run, ${ROUNDS} rounds, alternating; medians over rounds\n`);
   const reference = median(samples.get(targets[0]!.name)!.map((s) => s.rps));
+  const referenceCpu = median(samples.get(targets[0]!.name)!.map((s) => s.cpuUs));
   const rows = targets.map((target) => {
     const s = samples.get(target.name)!;
     const rps = median(s.map((x) => x.rps));
-    return [target.name, fmt(rps, 0), fmt(rps / reference, 3), fmt(median(s.map((x) => x.p99)), 0), s.reduce((n, x) => n + x.failed, 0), target.scrape ? s.reduce((n, x) => n + x.scrapes, 0) : ''];
+    const cpu = median(s.map((x) => x.cpuUs));
+    return [target.name, fmt(rps, 0), fmt(rps / reference, 3), fmt(cpu, 1), fmt(cpu / referenceCpu, 3), fmt(median(s.map((x) => x.p99)), 0), s.reduce((n, x) => n + x.failed, 0), target.scrape ? s.reduce((n, x) => n + x.scrapes, 0) : ''];
   });
-  console.log(table(['gateway', 'req/s (median)', 'vs metrics off', 'p99 ms', 'errors + non-2xx', 'scrapes answered'], rows));
+  console.log(table(['gateway', 'req/s (median)', 'req/s vs metrics off', 'worker CPU us per request (median)', 'CPU vs metrics off', 'p99 ms', 'errors + non-2xx', 'scrapes answered'], rows));
   console.log(`\nreq/s per round: ${targets.map((t) => `${t.name}: ${samples.get(t.name)!.map((x) => fmt(x.rps, 0)).join(', ')}`).join('; ')}`);
+  console.log(`worker CPU us per request per round: ${targets.map((t) => `${t.name}: ${samples.get(t.name)!.map((x) => fmt(x.cpuUs, 1)).join(', ')}`).join('; ')}`);
 }
 
 await runBench('/metrics cost on GET /health throughput', 15 * 60_000, main);
