@@ -94,6 +94,7 @@ test('under load, a worker that crosses gateway.worker.maxRssMb is replaced once
   const result = await load;
   assert.ok(result.ok > 100, `load ran (${result.ok} requests)`);
   assert.equal(result.failed, 0, JSON.stringify(result.errors));
+  t.diagnostic(`limit ${limitMb} MB (warm worker ${Math.round(warm / MB)} MB); 2 crossings, 2 replacements; ${result.ok} requests under load, ${result.failed} failed`);
 });
 
 test('a fresh worker already over the limit is reported once, not replaced in a loop', async (t) => {
