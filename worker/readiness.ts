@@ -14,6 +14,7 @@ export interface ReadinessReport {
   checks: Record<string, string>;
 }
 
+/** An empty set of checks: ready until a registered check says otherwise. */
 export function createReadiness(): Readiness {
   const checks = new Map<string, () => string | null>();
   return {

@@ -182,6 +182,7 @@ export function checkLogs(ctx: DoctorContext): CheckResult {
   return result('logs.size', 'ok', text);
 }
 
+/** Bytes as B, KB, MB or GB with one decimal. */
 export function formatBytes(bytes: number): string {
   if (bytes >= 1024 ** 3) return `${(bytes / 1024 ** 3).toFixed(1)} GB`;
   if (bytes >= 1024 ** 2) return `${(bytes / 1024 ** 2).toFixed(1)} MB`;

@@ -27,6 +27,7 @@ export interface DoctorContext {
   home: string;
 }
 
+/** One check's result, as the checks build them. */
 export function result(id: string, status: CheckStatus, message: string, extra: { fix?: string; fixed?: string } = {}): CheckResult {
   return { id, status, message, ...extra };
 }
