@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createHmac } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { once } from 'node:events';
@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { Webhook } from 'standardwebhooks';
 import { configSchema } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { createApp } from '../worker/app.js';
@@ -96,8 +97,20 @@ async function startApp(overrides: Record<string, unknown>) {
   };
 }
 
-function sign(raw: string): string {
-  return 'sha256=' + createHmac('sha256', SECRET).update(raw).digest('hex');
+// The secret as Standard Webhooks libraries take it: the key's bytes in base64 after `whsec_`.
+const sender = new Webhook(`whsec_${Buffer.from(SECRET).toString('base64')}`);
+
+/** Standard Webhooks headers for `raw`, as a sender library makes them. */
+function sign(raw: string, id: string = `msg_${randomUUID()}`): Record<string, string> {
+  const at = new Date();
+  return { 'webhook-id': id, 'webhook-timestamp': String(Math.floor(at.getTime() / 1000)), 'webhook-signature': sender.sign(id, at, raw) };
+}
+
+/** Checks a reply's Standard Webhooks signature; throws if it does not verify. */
+function assertSigned(received: Received): void {
+  sender.verify(received.raw, received.headers as Record<string, string>);
+  assert.equal(received.headers['webhook-id'], received.headers['x-xopc-delivery']);
+  assert.equal(received.headers['x-xopc-signature'], undefined, 'no legacy signature unless channels.webhook.legacySignature');
 }
 
 describe('generic webhook channel and webchat', () => {
@@ -127,9 +140,9 @@ describe('generic webhook channel and webchat', () => {
     await mock?.stop();
   });
 
-  const inbound = (raw: string, signature?: string) => fetch(`${app.url}/api/webhook/webhook`, {
+  const inbound = (raw: string, signature?: Record<string, string>) => fetch(`${app.url}/api/webhook/webhook`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', ...(signature === undefined ? {} : { 'x-xopc-signature': signature }) },
+    headers: { 'content-type': 'application/json', ...signature },
     body: raw,
   }).then(async (r) => ({ status: r.status, json: await r.json() as any }));
 
@@ -140,7 +153,7 @@ describe('generic webhook channel and webchat', () => {
     assert.equal(res.status, 202);
     assert.match(res.json.message_id, /^msg_/);
     const [reply] = (await receiver.waitFor(start + 1)).slice(start);
-    assert.equal(reply!.headers['x-xopc-signature'], sign(reply!.raw));
+    assertSigned(reply!);
     assert.equal(reply!.headers['x-xopc-event'], 'message');
     assert.ok(reply!.headers['x-xopc-delivery']);
     assert.equal(reply!.body.event, 'message');
@@ -149,7 +162,17 @@ describe('generic webhook channel and webchat', () => {
 
   test('unsigned, wrongly signed or tampered inbound calls are 401 and change nothing', async () => {
     const raw = JSON.stringify({ event: 'message', data: { chat_id: 'intruder', content: 'let me in' } });
-    for (const signature of [undefined, 'sha256=' + '0'.repeat(64), sign(raw.replace('let me in', 'let me on')), sign(raw).slice(0, -1)]) {
+    const good = sign(raw);
+    const wrongKey = new Webhook(Buffer.from('another-secret'), { format: 'raw' }).sign(good['webhook-id']!, new Date(), raw);
+    const signatures = [
+      undefined,
+      { ...good, 'webhook-signature': wrongKey },
+      sign(raw.replace('let me in', 'let me on'), good['webhook-id']),
+      { ...good, 'webhook-signature': good['webhook-signature']!.slice(0, -2) },
+      { ...good, 'webhook-id': 'msg_another' },
+      { 'webhook-id': good['webhook-id']!, 'webhook-signature': good['webhook-signature']! },
+    ];
+    for (const signature of signatures) {
       const res = await inbound(raw, signature);
       assert.equal(res.status, 401, String(signature));
       assert.equal(res.json.error.code, 'UNAUTHORIZED');
@@ -211,6 +234,6 @@ describe('generic webhook channel and webchat', () => {
     assert.equal(res.json.reply, 'Message sent to webhook chat ops.');
     const [sent] = receiver.received.slice(start);
     assert.deepEqual({ chat_id: sent!.body.data.chat_id, content: sent!.body.data.content }, { chat_id: 'ops', content: 'disk is full' });
-    assert.equal(sent!.headers['x-xopc-signature'], sign(sent!.raw));
+    assertSigned(sent!);
   });
 });

@@ -2,6 +2,7 @@ import Koa from 'koa';
 import type { Config } from '../src/config.js';
 import type { Logger } from '../src/logger.js';
 import { createBearerAuth } from './http/auth.js';
+import { createClientAddress, createProxyTrust } from './http/client-address.js';
 import { createJsonBody } from './http/body.js';
 import { createCors } from './http/cors.js';
 import { createErrorMiddleware, handleAppError } from './http/error-middleware.js';
@@ -41,8 +42,9 @@ export function createApp(options: AppOptions): Koa {
   const { config } = options;
   const logger = options.logger.child({ component: 'http' });
   const app = new Koa();
-  // The socket's address is the client: X-Forwarded-For from an arbitrary client would
-  // let it pick a fresh address for every failed token guess.
+  // Koa's own proxy support believes the left-most X-Forwarded-For entry, which the client
+  // writes: it could pick a fresh address for every failed token guess. The client address
+  // middleware believes only gateway.trustedProxies.
   app.proxy = false;
   app.on('error', handleAppError(logger));
   if (!config.gateway.auth.token) logger.warn('No gateway token configured; every /api request will be refused');
@@ -56,12 +58,13 @@ export function createApp(options: AppOptions): Koa {
   const metricsRoutes = metrics.enabled ? createMetricsRouter(metrics, { open: metricsOpen }) : null;
 
   app.use(createErrorMiddleware());
+  app.use(createClientAddress(createProxyTrust(config.gateway.trustedProxies)));
   app.use(warmUpAfterFirstRequest(() => [jsonBody.preload(), metrics.preload(), ...routers.map((router) => router.preload?.())]));
   app.use(createRequestLog(logger, metrics.enabled ? (ctx, status, seconds) => metrics.httpRequest(ctx.method, routeTemplate(ctx), status, seconds) : undefined));
   app.use(createCors({ origins: config.gateway.cors.origins }));
   app.use(health.routes());
   app.use(readyz.routes());
-  app.use(createBearerAuth({ token: config.gateway.auth.token, limiter: createAuthFailureLimiter(options.authLimits), alsoProtected: metrics.enabled && !metricsOpen ? ['/metrics'] : [] }));
+  app.use(createBearerAuth({ token: config.gateway.auth.token, limiter: createAuthFailureLimiter(options.authLimits), lockoutLoopback: config.gateway.auth.lockoutLoopback, logger, alsoProtected: metrics.enabled && !metricsOpen ? ['/metrics'] : [] }));
   if (metricsRoutes) app.use(metricsRoutes.routes());
   app.use(jsonBody.middleware);
   for (const router of routers) app.use(router.routes());

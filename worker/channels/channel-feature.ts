@@ -61,7 +61,7 @@ export async function createChannelFeature(options: ChannelFeatureOptions): Prom
   }
   if (webhook.enabled) {
     const { createWebhookChannel } = await import('./webhook/webhook-channel.js');
-    list.push(createWebhookChannel({ config: webhook, logger, onInbound }));
+    list.push(createWebhookChannel({ config: webhook, logger, onInbound, stateDir }));
   }
   const metrics = options.metrics ?? NO_METRICS;
   const channels = createChannelRegistry(list, logger, metrics);
