@@ -7,9 +7,10 @@ import { createJsonBody } from './http/body.js';
 import { createCors } from './http/cors.js';
 import { createErrorMiddleware, handleAppError } from './http/error-middleware.js';
 import { apiError } from './http/errors.js';
-import type { Routes } from './http/lazy-routes.js';
+import { lazyRoutes, type Routes } from './http/lazy-routes.js';
 import { createAuthFailureLimiter, type AuthFailureLimiterOptions } from './http/rate-limit.js';
 import { createRequestLog } from './http/request-log.js';
+import { createUiStatic } from './http/ui-static.js';
 import { createHealthRouter } from './routes/health.js';
 import { createLogsRouter } from './routes/logs.js';
 import { createMetricsRouter } from './routes/metrics.js';
@@ -32,6 +33,10 @@ export interface AppOptions {
   metrics?: Metrics;
   /** The checks behind GET /readyz; default: none (always ready). */
   readiness?: Readiness;
+  /** Aborted when the worker starts draining: open-ended streams (the live log) end then. */
+  draining?: AbortSignal;
+  /** The folder the web page is served from (default: dist/ui). */
+  uiRoot?: string;
 }
 
 /**
@@ -49,7 +54,14 @@ export function createApp(options: AppOptions): Koa {
   app.on('error', handleAppError(logger));
   if (!config.gateway.auth.token) logger.warn('No gateway token configured; every /api request will be refused');
 
-  const routers: Routes[] = [createLogsRouter({ logFile: options.logFile, maxFiles: config.logging.maxFiles }), ...(options.routers ?? [])];
+  const logs = { logFile: options.logFile, maxFiles: config.logging.maxFiles };
+  const draining = options.draining ?? new AbortController().signal;
+  const routers: Routes[] = [
+    // The file follower loads on the first stream request.
+    lazyRoutes(['/api/logs/stream'], async () => (await import('./routes/logs-stream.js')).createLogsStreamRouter({ ...logs, draining })),
+    createLogsRouter(logs),
+    ...(options.routers ?? []),
+  ];
   const health = createHealthRouter({ startedAt: options.startedAt ?? Date.now() });
   const jsonBody = createJsonBody({ limit: config.gateway.bodyLimit });
   const metrics = options.metrics ?? NO_METRICS;
@@ -64,6 +76,7 @@ export function createApp(options: AppOptions): Koa {
   app.use(createCors({ origins: config.gateway.cors.origins }));
   app.use(health.routes());
   app.use(readyz.routes());
+  app.use(createUiStatic({ root: options.uiRoot }));
   app.use(createBearerAuth({ token: config.gateway.auth.token, limiter: createAuthFailureLimiter(options.authLimits), lockoutLoopback: config.gateway.auth.lockoutLoopback, logger, alsoProtected: metrics.enabled && !metricsOpen ? ['/metrics'] : [] }));
   if (metricsRoutes) app.use(metricsRoutes.routes());
   app.use(jsonBody.middleware);

@@ -8,6 +8,7 @@ import { createApp } from './app.js';
 import { createFeatures, type Features } from './features.js';
 import { createDrainableServer, type DrainableServer } from './http-server.js';
 import { createProxyTrust } from './http/client-address.js';
+import { lazyRoutes } from './http/lazy-routes.js';
 import { createPipeDestination } from './log-destination.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
 import { createLifecycleChecks, createReadiness } from './readiness.js';
@@ -46,11 +47,14 @@ async function main(): Promise<void> {
   const lifecycle = createLifecycleChecks(readiness);
   // Made once the options arrive (they say whether metrics are on).
   let metrics: Metrics | undefined;
+  // Open-ended responses (the live log stream) end when the drain starts, not at its timeout.
+  const draining = new AbortController();
 
   async function drain(timeoutMs: number, forRestart = false): Promise<void> {
     if (drainStarted) return;
     drainStarted = true;
     lifecycle.draining();
+    draining.abort();
     send({ cmd: 'draining', inFlight: http?.inFlight() ?? 0 });
     logger?.info({ inFlight: http?.inFlight() ?? 0, timeoutMs }, 'worker draining');
     // In a restart background services were handed over before; on a stop they wind down
@@ -137,7 +141,11 @@ async function main(): Promise<void> {
     logger = createLogger('worker', config.logging.level, destination);
     metrics = createMetrics({ enabled: config.gateway.metrics?.enabled !== false });
     features = await createFeatures({ config, logger, stateDir: stateDir(), metrics, readiness });
-    const app = createApp({ config, logger, logFile: resolveLogFile(config.logging, options.configPath), startedAt, routers: features.routers, metrics, readiness });
+    const { channels } = features.services;
+    const status = lazyRoutes(['/api/status'], async () => (await import('./routes/status.js')).createStatusRouter({
+      config, startedAt, supervisorPid: process.ppid, host: options.host, port: options.port, channels: () => channels.list().map((channel) => channel.name),
+    }));
+    const app = createApp({ config, logger, logFile: resolveLogFile(config.logging, options.configPath), startedAt, routers: [...features.routers, status], draining: draining.signal, metrics, readiness });
     const { gateway } = config;
     const log = logger;
     http = createDrainableServer(app.callback(), {
