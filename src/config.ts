@@ -77,7 +77,8 @@ const agentSchema = v.looseObject({
 const agentsSchema = v.looseObject({
   default: v.optional(v.nullable(v.pipe(v.string(), v.regex(idPattern, 'must match [a-z0-9_-]{1,64}'))), 'main'),
   defaults: v.optional(v.looseObject({
-    model: v.optional(nonEmptyString, 'openai/gpt-4o-mini'),
+    /** `provider/model`; unset, the default follows the provider that has a key (worker/agent/default-model.ts). */
+    model: nullableString,
     /** Bound on one model call (the whole streamed answer), in ms. */
     timeoutMs: v.optional(int(1), 60_000),
     /** Model calls per turn; a turn that still wants tools after this many fails. */

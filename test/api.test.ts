@@ -230,11 +230,13 @@ describe('worker HTTP app', { timeout: 20_000 }, () => {
     assertError(await send(h.port, 'GET', '/api/webhook/test/more'), 401, 'UNAUTHORIZED');
   });
 
-  test('unknown routes: 401 without a token under /api, 404 NOT_FOUND otherwise', async () => {
+  test('unknown routes: 401 without a token under /api, 404 NOT_FOUND otherwise; a wrong method is 405', async () => {
     assertError(await send(h.port, 'GET', '/api/nope'), 401, 'UNAUTHORIZED');
     assert.match(assertError(await send(h.port, 'GET', '/api/nope', { headers: auth }), 404, 'NOT_FOUND'), /GET \/api\/nope/);
-    assertError(await send(h.port, 'DELETE', '/api/echo', { headers: auth }), 404, 'NOT_FOUND');
     assertError(await send(h.port, 'GET', '/nope'), 404, 'NOT_FOUND');
+    const wrongMethod = await send(h.port, 'DELETE', '/api/echo', { headers: auth });
+    assert.match(assertError(wrongMethod, 405, 'METHOD_NOT_ALLOWED'), /DELETE/);
+    assert.equal(wrongMethod.headers.allow, 'POST, HEAD, GET');
   });
 
   test('the logs router is mounted behind auth', async () => {

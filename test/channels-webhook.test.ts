@@ -13,6 +13,7 @@ import { createLogger } from '../src/logger.js';
 import { createApp } from '../worker/app.js';
 import { createFeatures, type Features } from '../worker/features.js';
 import { chatRule, completion, ECHO_RULE, startMockLlm, toolCallRule, type MockLlm } from './helpers/mock-llm.js';
+import { waitUntil } from './helpers/gateway.js';
 
 delete process.env.OPENAI_API_KEY;
 delete process.env.ANTHROPIC_API_KEY;
@@ -160,6 +161,24 @@ describe('generic webhook channel and webchat', () => {
     assert.deepEqual({ ...reply!.body.data, message_id: undefined }, { chat_id: 'room-1', content: 'hello hook', in_reply_to: res.json.message_id, message_id: undefined });
   });
 
+  test('a reply to POST /api/message and /api/message/sync carries in_reply_to: the request\'s message_id', async () => {
+    const start = receiver.received.length;
+    const res = await app.call('POST', '/api/message', { channel: 'webhook', chat_id: 'C024BE91L', content: 'match me' });
+    assert.equal(res.status, 202, JSON.stringify(res.json));
+    const [reply] = (await receiver.waitFor(start + 1)).slice(start);
+    assert.equal(reply!.body.data.in_reply_to, res.json.message_id);
+    assert.notEqual(reply!.body.data.message_id, res.json.message_id);
+    assert.equal(reply!.body.data.chat_id, 'C024BE91L');
+    assert.equal(reply!.body.data.content, 'match me');
+
+    const sync = await app.call('POST', '/api/message/sync', { channel: 'webhook', chat_id: 'a.b+c@example.com', content: 'match me too' });
+    assert.equal(sync.status, 200, JSON.stringify(sync.json));
+    const [syncReply] = (await receiver.waitFor(start + 2)).slice(start + 1);
+    assert.equal(syncReply!.body.data.in_reply_to, sync.json.message_id);
+    assert.equal(syncReply!.body.data.chat_id, 'a.b+c@example.com');
+    assert.equal((await app.call('GET', `/api/sessions/${encodeURIComponent('main:webhook:a.b+c@example.com')}`)).json.session.messageCount, 2);
+  });
+
   test('unsigned, wrongly signed or tampered inbound calls are 401 and change nothing', async () => {
     const raw = JSON.stringify({ event: 'message', data: { chat_id: 'intruder', content: 'let me in' } });
     const good = sign(raw);
@@ -226,6 +245,22 @@ describe('generic webhook channel and webchat', () => {
     const session = await app.call('GET', '/api/sessions/main:webchat:browser-1');
     assert.deepEqual(session.json.session.messages.map((m: any) => m.content), ['hi webchat', 'hi webchat']);
     assert.equal(receiver.received.length, start);
+  });
+
+  test('webchat: the stored reply names the message it answers (in_reply_to)', async () => {
+    const sync = await app.call('POST', '/api/message/sync', { channel: 'webchat', chat_id: 'browser-3', content: 'first' });
+    const accepted = await app.call('POST', '/api/message', { channel: 'webchat', chat_id: 'browser-3', content: 'second' });
+    assert.equal(accepted.status, 202);
+    const messages = await waitUntil(async () => {
+      const session = await app.call('GET', '/api/sessions/main:webchat:browser-3');
+      return session.json.session?.messages.length === 4 ? session.json.session.messages : null;
+    }, 10_000, 'the async reply in the session');
+    assert.deepEqual(messages.map((m: any) => [m.role, m.in_reply_to]), [
+      ['user', undefined],
+      ['assistant', sync.json.message_id],
+      ['user', undefined],
+      ['assistant', accepted.json.message_id],
+    ]);
   });
 
   test('the agent can notify a chat with the send_message tool', async () => {

@@ -6,8 +6,8 @@ import { createClientAddress, createProxyTrust } from './http/client-address.js'
 import { createJsonBody } from './http/body.js';
 import { createCors } from './http/cors.js';
 import { createErrorMiddleware, handleAppError } from './http/error-middleware.js';
-import { apiError } from './http/errors.js';
 import { lazyRoutes, type Routes } from './http/lazy-routes.js';
+import { createNotFound } from './http/not-found.js';
 import { createAuthFailureLimiter, type AuthFailureLimiterOptions } from './http/rate-limit.js';
 import { createRequestLog } from './http/request-log.js';
 import { createUiStatic } from './http/ui-static.js';
@@ -81,11 +81,7 @@ export function createApp(options: AppOptions): Koa {
   if (metricsRoutes) app.use(metricsRoutes.routes());
   app.use(jsonBody.middleware);
   for (const router of routers) app.use(router.routes());
-  app.use(async (ctx) => {
-    // Reached when no router answered; a handler that set a body and called next() did answer.
-    if (ctx.body !== undefined || ctx.status !== 404) return;
-    throw apiError('NOT_FOUND', `No route for ${ctx.method} ${ctx.path.slice(0, 200)}`);
-  });
+  app.use(createNotFound());
   return app;
 }
 

@@ -68,7 +68,7 @@ export class XopcStatusView extends XopcElement {
               <thead><tr><th scope="col">Agent</th><th scope="col">Model</th><th scope="col">Provider</th><th scope="col">Configured</th></tr></thead>
               <tbody>${s.agents.map((a) => html`<tr>
                 <td>${a.id}${a.default ? ' (default)' : ''}${a.enabled ? '' : ' (disabled)'}</td>
-                <td><code>${a.model}</code></td><td>${a.provider}</td>
+                <td><code>${a.model ?? "(not chosen)"}</code></td><td>${a.provider}</td>
                 <td>${a.configured ? html`<span class="badge ok">yes</span>` : html`<span class="badge error">no</span> <span class="meta">${a.problem}</span>`}</td>
               </tr>`)}</tbody>
             </table>

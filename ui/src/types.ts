@@ -4,7 +4,7 @@ export interface AgentStatus {
   id: string;
   enabled: boolean;
   default: boolean;
-  model: string;
+  model: string | null;
   provider: string;
   configured: boolean;
   problem: string | null;

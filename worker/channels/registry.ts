@@ -16,11 +16,11 @@ export function createChannelRegistry(channels: Channel[], logger: Logger, metri
     get: (name) => byName.get(name),
     list: () => [...byName.values()],
 
-    async send(name, chatId, text) {
+    async send(name, chatId, text, options) {
       const channel = byName.get(name);
       if (!channel) throw apiError('CHANNEL_NOT_FOUND', `Channel "${clip(name)}" is not configured or not enabled`);
       try {
-        await channel.send(chatId, text);
+        await channel.send(chatId, text, options);
         metrics.channelDelivery(channel.name, 'ok');
       } catch (err) {
         metrics.channelDelivery(channel.name, 'error');

@@ -2,6 +2,7 @@ import * as v from 'valibot';
 import type { Config } from '../../src/config.js';
 import { VERSION } from '../../src/version.js';
 import { defaultAgentId } from '../agent/agents.js';
+import { chooseModel, requireModel } from '../agent/default-model.js';
 import { createModelResolver } from '../agent/providers.js';
 import { ApiError } from '../http/errors.js';
 import type { Routes } from '../http/lazy-routes.js';
@@ -12,8 +13,8 @@ const AgentStatus = v.object({
   enabled: v.boolean(),
   /** The agent requests go to when they name none. */
   default: v.boolean(),
-  /** `provider/model`. */
-  model: v.string(),
+  /** `provider/model`; null when no model is chosen (a server named by baseUrl alone). */
+  model: v.nullable(v.string()),
   provider: v.string(),
   /** Whether a call to the model could be made: provider known or given a baseUrl, and a key found. */
   configured: v.boolean(),
@@ -65,15 +66,17 @@ export function createStatusRouter(options: StatusRouterOptions): Routes {
   }, async (ctx) => {
     const fallback = defaultAgentId(config);
     const agents = await Promise.all(config.agents.list.map(async (agent) => {
-      const model = agent.model ?? config.agents.defaults.model;
+      const choice = chooseModel(config, agent.id);
       let problem: string | null = null;
       try {
-        await models.resolve(model, agent.id);
+        const { setting, chosenBy } = choice;
+        await models.resolve(requireModel(choice, agent.id), { agentId: agent.id, setting, ...(chosenBy ? { chosenBy } : {}) });
       } catch (err) {
         if (!(err instanceof ApiError)) throw err;
         problem = err.message;
       }
-      return { id: agent.id, enabled: agent.enabled, default: agent.id === fallback, model, provider: model.split('/')[0] ?? '', configured: problem === null, problem };
+      const provider = choice.ref?.split('/')[0] ?? choice.provider ?? '';
+      return { id: agent.id, enabled: agent.enabled, default: agent.id === fallback, model: choice.ref, provider, configured: problem === null, problem };
     }));
     const body: v.InferOutput<typeof StatusResponse> = {
       status: 'ok',

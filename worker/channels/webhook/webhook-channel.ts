@@ -42,7 +42,8 @@ class DeliveryFailure extends Error {
  * `{event:"message", data:{chat_id, content, sender?}}`, signed (signature.ts); it is
  * answered 202 with a message_id at once and handled in the background. Outbound: the
  * reply is POSTed to `replyUrl` as `{event:"message", data:{chat_id, content,
- * message_id, in_reply_to?}}`, signed, with `X-Xopc-Delivery` constant across the
+ * message_id, in_reply_to?}}` (`in_reply_to`: the message_id of the inbound webhook or
+ * the POST /api/message it answers; absent on a cron or send_message text), signed, with `X-Xopc-Delivery` constant across the
  * bounded retries so a receiver can drop repeats. When the agent fails, an
  * `{event:"error", data:{chat_id, in_reply_to, error:{code, message}}}` goes out instead.
  */
@@ -130,8 +131,8 @@ export function createWebhookChannel(options: WebhookChannelOptions): Channel {
       }
     },
 
-    async send(chatId, text) {
-      await post('message', { chat_id: chatId, content: text, message_id: newMessageId() });
+    async send(chatId, text, options) {
+      await post('message', { chat_id: chatId, content: text, message_id: newMessageId(), ...(options?.inReplyTo ? { in_reply_to: options.inReplyTo } : {}) });
     },
 
     async handleWebhook(request) {
