@@ -1,4 +1,5 @@
 import type { Config } from '../config.js';
+import { chooseModel } from '../../worker/agent/default-model.js';
 import { result, type CheckResult, type DoctorContext } from './types.js';
 
 // Each call to a peer (model provider, Telegram, webhook receiver) gets this long.
@@ -17,10 +18,13 @@ const KNOWN_PROVIDERS: Record<string, { baseUrl: string; envKey: string; style: 
 export async function checkProviders(ctx: DoctorContext): Promise<CheckResult[]> {
   if (!ctx.loaded) return [result('provider', 'skip', 'the config is invalid')];
   const { config } = ctx.loaded;
+  const env = ctx.env;
   const used = new Map<string, Set<string>>();
   for (const agent of config.agents.list) {
     if (!agent.enabled) continue;
-    const ref = agent.model ?? config.agents.defaults.model;
+    const choice = chooseModel(config, agent.id, env);
+    const ref = choice.ref ?? (choice.provider ? `${choice.provider}/` : null);
+    if (!ref) continue;
     const slash = ref.indexOf('/');
     const provider = slash > 0 ? ref.slice(0, slash) : ref;
     if (!used.has(provider)) used.set(provider, new Set());
