@@ -149,12 +149,13 @@ function removeBeyondRetention(path: string, maxFiles: number): void {
 
 /**
  * The log file of a gateway: `logging.file` (a relative path is taken from the config
- * file's directory, `~/` is the home directory), else `<state>/logs/gateway.log`.
+ * file's directory, `~/` is the home directory), else `logs/gateway.log` in the gateway's
+ * state dir (`<state>/` for the default config, `<state>/gateways/<hash>/` for another).
  * The supervisor (writer) and `xopc gateway logs` / `GET /api/logs` (readers) must agree.
  */
 export function resolveLogFile(logging: { file: string | null }, configPath: string, env: NodeJS.ProcessEnv = process.env): string {
   const file = logging.file;
-  if (!file) return defaultLogFile(env);
+  if (!file) return defaultLogFile(env, configPath);
   if (file === '~' || file.startsWith('~/')) return join(homedir(), file.slice(1));
   return resolve(dirname(configPath), file);
 }

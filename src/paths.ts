@@ -17,6 +17,17 @@ export function configHash(absConfigPath: string): string {
   return createHash('sha256').update(absConfigPath).digest('hex').slice(0, 8);
 }
 
+/**
+ * Where one gateway keeps what it writes (sessions, cron jobs, pending messages, channel
+ * state, logs): the state dir itself for the default config (`<state>/config.json`),
+ * `<state>/gateways/<hash>/` for any other config file. Two gateways with different
+ * configs on one state dir so never share work; only the locks dir is common.
+ */
+export function gatewayStateDir(absConfigPath: string, env: NodeJS.ProcessEnv = process.env): string {
+  const root = stateDir(env);
+  return resolve(absConfigPath) === join(root, 'config.json') ? root : join(root, 'gateways', configHash(resolve(absConfigPath)));
+}
+
 export function locksDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(stateDir(env), 'locks');
 }
@@ -25,8 +36,9 @@ export function lockPath(absConfigPath: string, env: NodeJS.ProcessEnv = process
   return join(locksDir(env), `gateway.${configHash(absConfigPath)}.lock`);
 }
 
-export function defaultLogFile(env: NodeJS.ProcessEnv = process.env): string {
-  return join(stateDir(env), 'logs', 'gateway.log');
+/** The log file when `logging.file` is not set: `logs/gateway.log` in the gateway's state dir (see gatewayStateDir). */
+export function defaultLogFile(env: NodeJS.ProcessEnv = process.env, absConfigPath?: string): string {
+  return join(absConfigPath ? gatewayStateDir(absConfigPath, env) : stateDir(env), 'logs', 'gateway.log');
 }
 
 export function sessionsDir(env: NodeJS.ProcessEnv = process.env): string {

@@ -2,7 +2,8 @@ import { existsSync, unlinkSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../src/config.js';
 import { CliError, EXIT } from '../src/cli-error.js';
-import { acquireLock, lockInfoForSelf, readLock, type LockInfo } from '../src/lock.js';
+import { acquireLock, lockInfoForSelf, readLock, removeUnreadableLock, type LockInfo } from '../src/lock.js';
+import { findLiveGateway } from '../src/lock-owner.js';
 import type { Logger } from '../src/logger.js';
 import { legacyPidFile } from '../src/paths.js';
 import { bindListenSocket, BindError, type ListenSocket } from './listen-socket.js';
@@ -25,6 +26,10 @@ export async function takeLock(lockFile: string, options: { configPath: string; 
       if (result.tookOver) logger.warn({ previous: result.tookOver.info?.pid, reason: result.tookOver.reason }, 'took over a stale gateway lock');
       return info;
     }
+    if ('unreadable' in result) {
+      await handleUnreadableLock(lockFile, result.unreadable, options, config, logger);
+      continue;
+    }
     const holder = result.holder;
     if (options.force && holder.pid > 0) {
       logger.warn({ holderPid: holder.pid }, '--force: stopping the running gateway');
@@ -42,6 +47,30 @@ export async function takeLock(lockFile: string, options: { configPath: string; 
     const hint = holder.port && !answering ? ` It is not answering on port ${holder.port}.` : '';
     throw new CliError(`Gateway already running (pid ${holder.pid}). Use --force to kill existing process.${hint}`, supervised ? EXIT.ALREADY_RUNNING_SUPERVISED : EXIT.FAILURE);
   }
+}
+
+/**
+ * An unreadable lock is removed only when no gateway of this config can be found without
+ * it (src/lock-owner.ts); otherwise the start fails and leaves it (or, with --force,
+ * stops the gateway found first). So a failed start never leaves a running gateway
+ * without its lock.
+ */
+async function handleUnreadableLock(lockFile: string, unreadable: { reason: string; raw: string }, options: { configPath: string; force: boolean }, config: Config, logger: Logger): Promise<void> {
+  const live = await findLiveGateway(options.configPath, { port: config.gateway.port, host: config.gateway.host });
+  if (!live) {
+    if (removeUnreadableLock(lockFile, unreadable.raw)) logger.warn({ lockFile, reason: unreadable.reason }, 'removed an unreadable gateway lock: no gateway of this config is running');
+    return;
+  }
+  if (options.force && live.pid) {
+    logger.warn({ pid: live.pid, found: live.how }, '--force: stopping the gateway found behind an unreadable lock');
+    await terminateProcesses([live.pid]);
+    return;
+  }
+  const supervised = isSupervised(process.env);
+  throw new CliError(
+    `Gateway already running (pid ${live.pid ?? 'unknown'}): its lock file ${lockFile} is unreadable (${unreadable.reason}), but ${live.how}. Use --force to kill existing process.`,
+    supervised ? EXIT.ALREADY_RUNNING_SUPERVISED : EXIT.FAILURE,
+  );
 }
 
 /** Binds the configured host:port; on a conflict fails with the seed's message, or frees the port with --force. */

@@ -1,11 +1,11 @@
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, writeFileSync, existsSync, readFileSync, rmSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { lockPath } from '../src/paths.js';
 import { processStartTime } from '../src/proc.js';
-import { alive, removeHome, startGateway, tempHome } from './helpers/gateway.js';
+import { alive, healthOk, removeHome, runCli, startGateway, tempHome } from './helpers/gateway.js';
 
 function writeLock(home: string, configPath: string, content: object): string {
   const file = lockPath(configPath, { XOPC_HOME: home });
@@ -107,4 +107,70 @@ test('the legacy gateway.pid of old versions is removed at start, with a log lin
     await gw.stop();
     removeHome(home);
   }
+});
+
+describe('a lock file that cannot be read', () => {
+  test('while a gateway runs: status and stop still find it, a second start fails clearly and leaves the lock', { timeout: 60_000 }, async () => {
+    const first = await startGateway();
+    const file = lockPath(first.configPath, { XOPC_HOME: first.home });
+    try {
+      writeFileSync(file, '{"pid": 12 garbage');
+      const status = await runCli(first.home, ['gateway', 'status', '--json']);
+      assert.equal(status.code, 0, status.stdout + status.stderr);
+      const json = JSON.parse(status.stdout);
+      assert.equal(json.state, 'running');
+      assert.equal(json.pid, first.pid);
+      assert.equal(json.lock, 'unreadable');
+
+      const second = await startGateway({ home: first.home, expectExit: true });
+      assert.equal((await second.exited).code, 1);
+      assert.match(second.output(), new RegExp(`❌ Gateway already running \\(pid ${first.pid}\\): its lock file .+ is unreadable`));
+      assert.equal(readFileSync(file, 'utf8'), '{"pid": 12 garbage', 'the lock is left as it was');
+      assert.ok(alive(first.pid), 'the first gateway keeps running');
+      assert.ok(await healthOk(first.lock() ? first.lock()!.port! : first.port), 'and serving');
+
+      const stop = await runCli(first.home, ['gateway', 'stop']);
+      assert.equal(stop.code, 0, stop.stdout + stop.stderr);
+      assert.match(stop.stdout, new RegExp(`Gateway stopped \\(pid ${first.pid}\\)`));
+      assert.equal((await first.exited).code, 0);
+      assert.ok(!existsSync(file), 'the lock is removed once its gateway is gone');
+    } finally {
+      await first.stop();
+      removeHome(first.home);
+    }
+  });
+
+  test('found through the process table when the control channel is gone too', { timeout: 60_000 }, async () => {
+    const first = await startGateway();
+    try {
+      const control = first.lock()!.control!;
+      writeFileSync(lockPath(first.configPath, { XOPC_HOME: first.home }), '');
+      utimesSync(lockPath(first.configPath, { XOPC_HOME: first.home }), new Date(Date.now() - 10_000), new Date(Date.now() - 10_000));
+      rmSync(control);
+      const status = await runCli(first.home, ['gateway', 'status', '--json']);
+      assert.equal(status.code, 0, status.stdout + status.stderr);
+      assert.equal(JSON.parse(status.stdout).pid, first.pid);
+      assert.match(JSON.parse(status.stdout).found, /process table|xopc gateway/);
+    } finally {
+      await first.stop();
+      removeHome(first.home);
+    }
+  });
+
+  test('with no gateway running: status says not running, and a start removes it and serves', { timeout: 60_000 }, async () => {
+    const home = tempHome();
+    const file = writeLock(home, join(home, 'config.json'), {});
+    writeFileSync(file, 'not json at all');
+    const status = await runCli(home, ['gateway', 'status']);
+    assert.equal(status.code, 3, status.stdout);
+    assert.match(status.stdout, /unreadable lock/);
+    const gw = await startGateway({ home });
+    try {
+      assert.equal(gw.lock()!.pid, gw.pid);
+      assert.match(gw.output(), /removed an unreadable gateway lock/);
+    } finally {
+      await gw.stop();
+      removeHome(home);
+    }
+  });
 });

@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, s
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRotatingFile, resolveLogFile } from '../src/log-file.js';
+import { configHash } from '../src/paths.js';
 import { readLastLines } from '../src/log-reader.js';
 
 function tempDir(t: { after: (fn: () => void) => void }): string {
@@ -93,7 +94,9 @@ test('a write that fails does not throw, is reported once, and the file recovers
 
 test('resolveLogFile: logging.file relative to the config, ~ and the default', () => {
   const env = { XOPC_HOME: '/srv/xopc' };
-  assert.equal(resolveLogFile({ file: null }, '/etc/xopc/config.json', env), '/srv/xopc/logs/gateway.log');
+  assert.equal(resolveLogFile({ file: null }, '/srv/xopc/config.json', env), '/srv/xopc/logs/gateway.log');
+  // Another config's gateway keeps its own state, logs included.
+  assert.equal(resolveLogFile({ file: null }, '/etc/xopc/config.json', env), `/srv/xopc/gateways/${configHash('/etc/xopc/config.json')}/logs/gateway.log`);
   assert.equal(resolveLogFile({ file: 'logs/gw.log' }, '/etc/xopc/config.json', env), '/etc/xopc/logs/gw.log');
   assert.equal(resolveLogFile({ file: '/var/log/xopc.log' }, '/etc/xopc/config.json', env), '/var/log/xopc.log');
   assert.ok(resolveLogFile({ file: '~/gw.log' }, '/etc/xopc/config.json', env).endsWith('/gw.log'));

@@ -38,8 +38,8 @@ export interface Features {
   routers: Routes[];
   startBackground(): Promise<void>;
   stopBackground(): Promise<void>;
-  /** Release everything (files, sockets) before the worker exits. */
-  close(): Promise<void>;
+  /** Release everything (files, sockets) before the worker exits; work in progress may go on until `deadline` (epoch ms, the drain bound). */
+  close(deadline?: number): Promise<void>;
   /** The services, for features built on them (channels and cron run agent turns and add tools). */
   services: {
     agent: AgentService;
@@ -72,6 +72,7 @@ export async function createFeatures(context: FeatureContext): Promise<Features>
 
   // --- cron (issue 5): jobs in <state>/cron, /api/cron, cron tools; timers only between start/stopBackground ---
   const cronFeature = createCronFeature({ config, logger, dir: join(stateDir, 'cron'), agent, channels, tools, metrics });
+  await cronFeature.warm();
   // --- end cron ---
 
   return {
@@ -90,11 +91,12 @@ export async function createFeatures(context: FeatureContext): Promise<Features>
       await cronFeature.stopBackground();
       await channelFeature.stopBackground();
     },
-    async close() {
-      // Cron first: a run in progress gets a moment to finish (and deliver) before the agent cancels what is left.
-      await cronFeature.close();
+    async close(deadline) {
+      // Cron first: a run in progress gets until the deadline to finish (and deliver) before the agent cancels what is left.
+      await cronFeature.close(deadline);
       await channelFeature.close();
       await agent.close();
+      await cronFeature.settled();
     },
     services: { agent, sessions, store, tools, channels },
   };

@@ -1,7 +1,7 @@
 import '../src/early-signals.js';
 import { takeOverSignals } from '../src/early-signals.js';
 import { createLogger, type Logger } from '../src/logger.js';
-import { stateDir } from '../src/paths.js';
+import { gatewayStateDir } from '../src/paths.js';
 import { resolveLogFile } from '../src/log-file.js';
 import { isMessage, type SupervisorStats, type SupervisorToWorker, type WorkerOptions, type WorkerToSupervisor } from '../src/ipc.js';
 import { createApp } from './app.js';
@@ -55,13 +55,14 @@ async function main(): Promise<void> {
     drainStarted = true;
     lifecycle.draining();
     draining.abort();
+    const deadline = Date.now() + timeoutMs;
     send({ cmd: 'draining', inFlight: http?.inFlight() ?? 0 });
     logger?.info({ inFlight: http?.inFlight() ?? 0, timeoutMs }, 'worker draining');
     // In a restart background services were handed over before; on a stop they wind down
     // while the HTTP requests drain.
     const [, cut] = await Promise.all([stopBackground(), http ? http.drain(timeoutMs, { keepIdle: forRestart }) : 0]);
     if (cut > 0) logger?.warn({ cut }, 'drain timed out: connections cut');
-    await features?.close().catch((err: unknown) => logger?.error({ err }, 'closing features failed'));
+    await features?.close(deadline).catch((err: unknown) => logger?.error({ err }, 'closing features failed'));
     logger?.info('worker stopped');
     process.exit(0);
   }
@@ -140,7 +141,7 @@ async function main(): Promise<void> {
     const config = options.config;
     logger = createLogger('worker', config.logging.level, destination);
     metrics = createMetrics({ enabled: config.gateway.metrics?.enabled !== false });
-    features = await createFeatures({ config, logger, stateDir: stateDir(), metrics, readiness });
+    features = await createFeatures({ config, logger, stateDir: gatewayStateDir(options.configPath), metrics, readiness });
     const { channels } = features.services;
     const status = lazyRoutes(['/api/status'], async () => (await import('./routes/status.js')).createStatusRouter({
       config, startedAt, supervisorPid: process.ppid, host: options.host, port: options.port, channels: () => channels.list().map((channel) => channel.name),

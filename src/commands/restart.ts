@@ -27,6 +27,9 @@ const VERIFY_EXTRA_MS = 15_000;
 /** `xopc gateway restart`: SIGUSR1 and verify a new worker or supervisor serves; `--force` kills and starts again. */
 export async function restartGateway(options: RestartOptions): Promise<number> {
   const target = resolveTarget(options);
+  if (target.lock.state === 'unreadable') {
+    throw new CliError(`The gateway lock ${target.lockPath} is unreadable (${target.lock.reason}); \`xopc gateway status\` looks for the gateway without it, and \`xopc gateway stop\` stops it.`);
+  }
   if (target.lock.state !== 'held') {
     throw new CliError('Gateway is not running; start it with: xopc gateway', EXIT.NOT_RUNNING);
   }

@@ -1,5 +1,6 @@
 import { maskToken } from '../config.js';
 import { EXIT } from '../cli-error.js';
+import { findGatewayBehindUnreadableLock } from './unreadable-lock.js';
 import { gatewayUrl, loadTargetConfig, probeHealth, resolveTarget, type TargetOptions } from './common.js';
 
 export interface StatusOptions extends TargetOptions {
@@ -18,6 +19,21 @@ export async function showStatus(options: StatusOptions): Promise<number> {
   if (lock.state === 'free') {
     print({ state: 'stopped', running: false, lockPath: target.lockPath }, ['⭕ Gateway is not running', '', '   Start it with: xopc gateway']);
     return EXIT.NOT_RUNNING;
+  }
+  if (lock.state === 'unreadable') {
+    const live = await findGatewayBehindUnreadableLock(target);
+    if (!live) {
+      print(
+        { state: 'stale', running: false, pid: null, reason: `${lock.reason}; no gateway of this config is running`, lockPath: target.lockPath },
+        [`⚠️  Gateway is not running: unreadable lock (${lock.reason}) and no gateway of this config found`, `   Lock: ${target.lockPath}`, '   The next `xopc gateway` removes it.'],
+      );
+      return EXIT.NOT_RUNNING;
+    }
+    print(
+      { state: 'running', running: true, pid: live.pid, lock: 'unreadable', reason: lock.reason, found: live.how, lockPath: target.lockPath },
+      [`✅ Gateway is running${live.pid ? ` (pid ${live.pid})` : ''}, but its lock file is unreadable (${lock.reason})`, `   Found because ${live.how}.`, `   Lock: ${target.lockPath}`, '   Stop it with: xopc gateway stop'],
+    );
+    return EXIT.OK;
   }
   if (lock.state === 'stale') {
     print(

@@ -1,7 +1,8 @@
-import { removeStaleLock } from '../lock.js';
+import { readLock, removeStaleLock, removeUnreadableLock } from '../lock.js';
 import { isRunning, signal, waitForExit } from '../proc.js';
 import { CliError, EXIT } from '../cli-error.js';
-import { resolveTarget, type TargetOptions } from './common.js';
+import { resolveTarget, type Target, type TargetOptions } from './common.js';
+import { findGatewayBehindUnreadableLock } from './unreadable-lock.js';
 import { intOption } from './options.js';
 import { deliver } from './deliver.js';
 
@@ -26,6 +27,7 @@ export async function stopGateway(options: StopOptions): Promise<number> {
     console.log(`Gateway is not running (removed a stale lock: ${lock.reason}).`);
     return EXIT.OK;
   }
+  if (lock.state === 'unreadable') return stopBehindUnreadableLock(target, lock, options, timeoutMs);
   const { pid, workerPid } = lock.info;
   const service = (lock.info as { service?: string | null }).service ?? null;
   if (service && !options.force && (await stopThroughManager(service, pid, timeoutMs))) return EXIT.OK;
@@ -51,6 +53,34 @@ export async function stopGateway(options: StopOptions): Promise<number> {
   if (!graceful || options.force) removeStaleLock(target.lockPath);
   const ms = Date.now() - started;
   console.log(options.force ? `✅ Gateway killed (pid ${pid}).` : graceful ? `✅ Gateway stopped (pid ${pid}, ${ms} ms).` : `✅ Gateway killed after the timeout (pid ${pid}).`);
+  return EXIT.OK;
+}
+
+/**
+ * The lock cannot be read: the gateway is found without it, stopped by its pid, and the
+ * lock removed only once no gateway of this config is left.
+ */
+async function stopBehindUnreadableLock(target: Target, lock: { reason: string; raw: string }, options: StopOptions, timeoutMs: number): Promise<number> {
+  const live = await findGatewayBehindUnreadableLock(target);
+  if (!live) {
+    removeUnreadableLock(target.lockPath, lock.raw);
+    console.log(`Gateway is not running (removed an unreadable lock: ${lock.reason}; no gateway of this config was found).`);
+    return EXIT.OK;
+  }
+  if (!live.pid) throw new CliError(`The gateway lock is unreadable (${lock.reason}) and ${live.how}, but its process cannot be told; stop it by hand.`);
+  const pid = live.pid;
+  console.log(`⚠️  The gateway lock is unreadable (${lock.reason}); found the gateway because ${live.how}.`);
+  signal(pid, options.force ? 'SIGKILL' : 'SIGTERM');
+  let graceful = !options.force && (await waitForExit(pid, timeoutMs));
+  if (!graceful) {
+    signal(pid, 'SIGKILL');
+    if (!(await waitForExit(pid, 2000))) throw new CliError(`Gateway (pid ${pid}) is still running after SIGKILL.`);
+  }
+  // Its worker follows it within a second; the lock goes once nothing of this config is left.
+  const leftover = await findGatewayBehindUnreadableLock(target);
+  const current = readLock(target.lockPath);
+  if (!leftover && current.state === 'unreadable') removeUnreadableLock(target.lockPath, current.raw);
+  console.log(graceful ? `✅ Gateway stopped (pid ${pid}).` : `✅ Gateway killed (pid ${pid}).`);
   return EXIT.OK;
 }
 

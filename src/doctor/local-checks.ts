@@ -140,6 +140,7 @@ export async function checkLock(ctx: DoctorContext): Promise<CheckResult> {
     if (ctx.fix && removeStaleLock(path)) return result('gateway.lock', 'ok', message, { fixed: `removed ${path}` });
     return result('gateway.lock', 'warn', message, { fix: 'xopc doctor --fix removes it' });
   }
+  if (lock.state === 'unreadable') return result('gateway.lock', 'fail', `${path} cannot be read (${lock.reason}); a live gateway may hold it`, { fix: 'xopc gateway status, or remove the file if no gateway runs' });
   const { pid, host = '127.0.0.1', port } = lock.info;
   if (port && (await probeHealth(host, port))) return result('gateway.lock', 'ok', `held by the running gateway (pid ${pid}, port ${port}), which answers /health`);
   return result('gateway.lock', 'fail', `held by pid ${pid}, which is alive but does not answer /health${port ? ` on port ${port}` : ''}`, { fix: 'xopc gateway stop --force, then start it again' });

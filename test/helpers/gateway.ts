@@ -32,6 +32,8 @@ export interface LockJson {
   workerPid?: number | null;
   startTime: number | null;
   configPath: string;
+  /** The control channel's path. */
+  control?: string;
 }
 
 export interface StartOptions {

@@ -3,6 +3,7 @@ import type { Logger } from '../../src/logger.js';
 import type { AgentService } from '../agent/agent-service.js';
 import type { ToolRegistry } from '../agent/tool-registry.js';
 import type { ChannelRegistry } from '../channels/types.js';
+import { loadPiAi } from '../agent/providers.js';
 import { lazyRoutes, type Routes } from '../http/lazy-routes.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { createCronRunner } from './cron-runner.js';
@@ -26,25 +27,38 @@ export interface CronFeatureOptions {
 export interface CronFeature {
   cron: CronService;
   routers: Routes[];
+  /**
+   * Loads the model library when enabled jobs exist (seconds on a busy machine), before
+   * the worker reports ready: after a restart the first run is then not late because the
+   * new worker was cold, and the old worker keeps the timers meanwhile.
+   */
+  warm(): Promise<void>;
   /** Timers run only in the worker that owns background services (SPEC 3). */
   startBackground(): Promise<void>;
   stopBackground(): Promise<void>;
   /**
-   * Stops the timers and gives runs in progress a bounded moment to finish; call before the
-   * agent is closed. A run the agent then cancels records itself as failed, or, if the
-   * worker exits first, is recorded as interrupted by the next worker that owns the timers.
+   * Stops the timers and lets runs in progress finish and be recorded until `deadline`
+   * (epoch ms; default: the drain bound from now); call before the agent is closed. A run
+   * the agent then cancels is left, marked abandoned, for the next worker that owns the
+   * timers, which finishes it once (without a second model call when its turn was stored).
    */
-  close(): Promise<void>;
+  close(deadline?: number): Promise<void>;
+  /** Resolves when runs cut by the agent's close have been recorded or left (bounded). */
+  settled(): Promise<void>;
 }
 
-// Within the default drain bound (5 s) with room for the rest of the shutdown.
-const CLOSE_WAIT_MS = 2000;
+// Room left before the drain deadline for the agent's cancel and the rest of the shutdown;
+// the supervisor kills a worker one second after the drain bound.
+const CLOSE_MARGIN_MS = 500;
+// After the agent cancelled what was left, how long its runs get to mark themselves abandoned.
+const SETTLE_WAIT_MS = 500;
 
 export function createCronFeature(options: CronFeatureOptions): CronFeature {
   const { config, agent, channels, tools } = options;
   const logger = options.logger.child({ component: 'cron' });
   const store = createCronStore({ dir: options.dir, logger });
-  const runner = createCronRunner({ store, agent, channels, logger, metrics: options.metrics });
+  // A run recorded by this worker may leave an occurrence owed (it fell during the run).
+  const runner = createCronRunner({ store, agent, channels, logger, onFinished: (id) => scheduler.refresh(id), metrics: options.metrics });
   const scheduler = createCronScheduler({ store, runner, logger });
   const cron = createCronService({ config, store, runner, scheduler, channels });
   for (const tool of createCronTools(cron, channels)) tools.register(tool);
@@ -53,15 +67,27 @@ export function createCronFeature(options: CronFeatureOptions): CronFeature {
     cron,
     // The routes' module loads on first use (see lazyRoutes).
     routers: [lazyRoutes(['/api/cron'], async () => (await import('../routes/cron.js')).createCronRouter(cron))],
+    async warm() {
+      let enabled = false;
+      try {
+        enabled = store.list().some((job) => job.enabled);
+      } catch {
+        /* the scheduler reports an unreadable dir when it starts */
+      }
+      // A failure here is the first run's to report.
+      if (enabled) await loadPiAi().catch(() => {});
+    },
     async startBackground() {
       scheduler.start();
     },
     async stopBackground() {
       scheduler.stop();
     },
-    async close() {
+    async close(deadline = Date.now() + config.gateway.drainTimeoutMs) {
       scheduler.stop();
-      await runner.idle(CLOSE_WAIT_MS);
+      await runner.idle(deadline - CLOSE_MARGIN_MS - Date.now());
+      runner.abandon();
     },
+    settled: () => runner.idle(SETTLE_WAIT_MS),
   };
 }

@@ -21,6 +21,8 @@ export interface Timing {
   next(after: Date): Date | null;
   /** The latest occurrence in (`after`, `upTo`]; null when none falls in it. */
   latest(after: Date, upTo: Date): Date | null;
+  /** Up to `limit` occurrences in (`after`, `before`), newest first. */
+  between(after: Date, before: Date, limit: number): Date[];
 }
 
 /** A schedule, expression or time zone the user must fix; the message says what is wrong. */
@@ -64,6 +66,7 @@ export function cronTiming(expression: string, timeZone: string): Timing {
       const [previous] = cron.previousRuns(1, new Date(Math.floor(upTo.getTime() / 1000) * 1000 + 1000));
       return previous && previous.getTime() > after.getTime() && previous.getTime() <= upTo.getTime() ? previous : null;
     },
+    between: (after, before, limit) => cron.previousRuns(limit, before).filter((time) => time.getTime() > after.getTime() && time.getTime() < before.getTime()),
   };
 }
 
@@ -72,6 +75,7 @@ export function onceTiming(at: Date): Timing {
   return {
     next: (after) => (at.getTime() > after.getTime() ? at : null),
     latest: (after, upTo) => (at.getTime() > after.getTime() && at.getTime() <= upTo.getTime() ? at : null),
+    between: () => [],
   };
 }
 

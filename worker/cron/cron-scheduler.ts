@@ -1,25 +1,30 @@
-import { watch, type FSWatcher } from 'node:fs';
+import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../../src/atomic-write.js';
 import type { Logger } from '../../src/logger.js';
-import type { CronRunner } from './cron-runner.js';
+import type { CronRunner, Occurrence } from './cron-runner.js';
 import { jobTiming, type Timing } from './cron-schedule.js';
 import type { CronStore } from './cron-store.js';
-import type { CronJob, RunTrigger } from './cron-types.js';
+import { HISTORY_LIMIT, type CronJob } from './cron-types.js';
 
 /**
  * The timers. Only the worker that owns background services runs them (between `start`
- * and `stop`, SPEC 3 handover rule), so a restart never has two workers firing.
+ * and `stop`, SPEC 3 handover rule), so a restart never has two workers firing; claims
+ * on occurrences (cron-claims.ts) make sure of it even when two processes try.
  *
  * Missed runs: each job remembers `handledThrough`, the time up to which every
- * occurrence was dealt with; it is written in the same atomic write that claims a run,
- * before the agent is called. When the scheduler starts (gateway start, restart
- * handover) it runs, for every enabled job with occurrences after `handledThrough`,
- * exactly one catch-up run standing for the latest of them, however many were missed;
- * jobs that missed nothing do not run. A timer that fires late (machine asleep, event
- * loop blocked) follows the same rule. A job that was disabled owes nothing for that
- * time: enabling it moves `handledThrough` to now.
+ * occurrence was dealt with; it is written in the same locked write that claims a run,
+ * before the agent is called. An occurrence is never dropped because the job could not
+ * run at that moment. One that fell while the job's previous run was going (here, or in
+ * the worker handing over during a restart) runs after it, late; a backlog runs oldest
+ * first, at most MAX_OWED owed at once (older ones are covered). Occurrences that fell
+ * while no scheduler ran (after the previous one recorded its stop) get one catch-up run
+ * for the latest of them. Covered occurrences are listed in the job's `skipped`. Jobs
+ * that owe nothing do not run. A job that was disabled owes nothing for that time:
+ * enabling it moves `handledThrough` to now.
  */
 export interface CronScheduler {
-  /** Takes over: settles runs left by dead workers, runs the catch-ups owed, arms every enabled job, watches the dir. */
+  /** Takes over: finishes runs left by stopped workers, runs the catch-ups owed, arms every enabled job, watches the dir. */
   start(): void;
   /** Clears every timer; runs in progress go on and record themselves. */
   stop(): void;
@@ -44,6 +49,17 @@ const WATCH_DEBOUNCE_MS = 50;
 const POLL_FALLBACK_MS = 10_000;
 // After a failed read or write, the job is tried again this much later.
 const RETRY_MS = 30_000;
+// While another worker's run of a job is going (a restart handing over), how often to look
+// whether it has finished, or its worker has stopped and left the run to us.
+const FOREIGN_RUN_POLL_MS = 100;
+// Occurrences listed as skipped when one run covers many (the list keeps HISTORY_LIMIT anyway).
+const COVERED_LISTED = HISTORY_LIMIT;
+// While the gateway runs, occurrences that fell during a run (or a restart) run afterwards,
+// late, oldest first; a job slower than its period would queue without end, so at most
+// this many are owed and older ones are covered by the oldest of them.
+const MAX_OWED = 5;
+// Written when a scheduler stops: until when occurrences were some scheduler's to run.
+const OWNER_FILE = '.scheduler-stopped.json';
 
 interface Armed {
   timer: NodeJS.Timeout;
@@ -59,6 +75,9 @@ export function createCronScheduler(options: CronSchedulerOptions): CronSchedule
   let watcher: FSWatcher | null = null;
   let poller: NodeJS.Timeout | null = null;
   let debounce: NodeJS.Timeout | null = null;
+  /** Until when the previous owner of the timers ran them (epoch ms; 0 when unknown, as after a crash). */
+  let previousOwnerUntil = 0;
+  const ownerFile = join(store.dir, OWNER_FILE);
 
   function disarm(id: string): void {
     const entry = armed.get(id);
@@ -77,26 +96,55 @@ export function createCronScheduler(options: CronSchedulerOptions): CronSchedule
     armed.set(id, { timer, key });
   }
 
-  /** Runs the occurrence a job owes now, if any, then arms its next one. */
-  function sync(job: CronJob, trigger: RunTrigger): void {
+  /**
+   * Runs the occurrence a job owes now, if any, then arms its next one. `catch-up` (when
+   * the scheduler starts): one run for the latest occurrence owed, covering the earlier
+   * ones. `due` (timers, the end of a run): the oldest occurrence owed, the others after it
+   * one at a time; beyond MAX_OWED the oldest are covered. While the job's previous run is
+   * going the occurrence stays owed: this worker's run calls `refresh` when it has been
+   * recorded; another worker's is polled for.
+   */
+  function sync(job: CronJob, mode: 'catch-up' | 'due'): void {
     disarm(job.id);
-    if (!job.enabled) return;
-    let timing: Timing;
-    try {
-      timing = jobTiming(job);
-    } catch (err) {
-      logger.error({ err, jobId: job.id }, 'cron job has an unusable schedule: it will not run until it is fixed');
+    let timing: Timing | null = null;
+    if (job.enabled) {
+      try {
+        timing = jobTiming(job);
+      } catch (err) {
+        logger.error({ err, jobId: job.id }, 'cron job has an unusable schedule: it will not run until it is fixed');
+      }
+    }
+    const occurrence = timing ? owed(timing, new Date(job.handledThrough), mode) : null;
+    if (!occurrence && !job.running) {
+      if (timing) arm(job, timing);
       return;
     }
-    let current = job;
-    const due = timing.latest(new Date(current.handledThrough), new Date(now()));
-    if (due) {
-      const outcome = runner.start(current.id, trigger, due);
-      if (outcome.status === 'missing') return;
-      current = outcome.job;
-      if (!current.enabled) return;
+    const outcome = occurrence
+      ? runner.start(job.id, mode === 'catch-up' ? 'catch-up' : 'schedule', occurrence)
+      : runner.resume(job.id);
+    switch (outcome.status) {
+      case 'missing':
+      case 'resumed':
+        return;
+      case 'busy':
+        if (!outcome.here) setTimer(job.id, 'wait', FOREIGN_RUN_POLL_MS, () => fire(job.id));
+        else if (!occurrence && timing) arm(job, timing);
+        return;
+      default:
+        if (outcome.job.enabled && timing) arm(outcome.job, timing);
     }
-    arm(current, timing);
+  }
+
+  /** The occurrence to run now and those it covers (see sync), or null when nothing is owed. */
+  function owed(timing: Timing, handled: Date, mode: 'catch-up' | 'due'): Occurrence | null {
+    const latest = timing.latest(handled, new Date(now()));
+    if (!latest) return null;
+    const pending = [latest, ...timing.between(handled, latest, MAX_OWED - 1 + COVERED_LISTED)];
+    // Only what fell while no scheduler ran is caught up with one run; a backlog the
+    // previous owner left (runs late because of a slow run or the restart) is run in order.
+    if (mode === 'catch-up' && pending.at(-1)!.getTime() > previousOwnerUntil) return { due: latest, covers: pending.slice(1, 1 + COVERED_LISTED) };
+    if (pending.length <= MAX_OWED) return { due: pending.at(-1)!, covers: [] };
+    return { due: pending[MAX_OWED - 1]!, covers: pending.slice(MAX_OWED) };
   }
 
   function arm(job: CronJob, timing: Timing): void {
@@ -116,7 +164,7 @@ export function createCronScheduler(options: CronSchedulerOptions): CronSchedule
   function fire(id: string): void {
     try {
       const job = store.get(id);
-      if (job) sync(job, 'schedule');
+      if (job) sync(job, 'due');
     } catch (err) {
       logger.error({ err, jobId: id, retryInMs: RETRY_MS }, 'cron job could not be read or claimed; trying again later');
       setTimer(id, 'retry', RETRY_MS, () => fire(id));
@@ -124,7 +172,7 @@ export function createCronScheduler(options: CronSchedulerOptions): CronSchedule
   }
 
   /** Brings the timers in line with the files: new, changed and deleted jobs (also those changed by another worker). */
-  function reconcile(): void {
+  function reconcile(mode: 'catch-up' | 'due' = 'due'): void {
     if (!active) return;
     let jobs: CronJob[];
     try {
@@ -138,7 +186,7 @@ export function createCronScheduler(options: CronSchedulerOptions): CronSchedule
       seen.add(job.id);
       if (armed.get(job.id)?.key === keyOf(job)) continue;
       try {
-        sync(job, 'catch-up');
+        sync(job, mode);
       } catch (err) {
         logger.error({ err, jobId: job.id }, 'cron job could not be scheduled; trying again later');
         setTimer(job.id, 'retry', RETRY_MS, () => fire(job.id));
@@ -172,7 +220,7 @@ export function createCronScheduler(options: CronSchedulerOptions): CronSchedule
 
   function pollDir(): void {
     if (!active || poller) return;
-    poller = setInterval(reconcile, POLL_FALLBACK_MS);
+    poller = setInterval(() => reconcile(), POLL_FALLBACK_MS);
     poller.unref();
   }
 
@@ -180,14 +228,8 @@ export function createCronScheduler(options: CronSchedulerOptions): CronSchedule
     start() {
       if (active) return;
       active = true;
-      for (const job of safeList()) {
-        try {
-          store.update(job.id, (current) => (runner.settleStale(current) ? current : null));
-        } catch (err) {
-          logger.error({ err, jobId: job.id }, 'could not settle a cron run left by a dead worker');
-        }
-      }
-      reconcile();
+      previousOwnerUntil = readOwnerUntil(ownerFile);
+      reconcile('catch-up');
       watchDir();
       logger.info({ jobs: armed.size }, 'cron scheduler started');
     },
@@ -195,6 +237,7 @@ export function createCronScheduler(options: CronSchedulerOptions): CronSchedule
       if (!active) return;
       active = false;
       for (const id of [...armed.keys()]) disarm(id);
+      writeOwnerUntil(ownerFile, now(), logger);
       watcher?.close();
       watcher = null;
       if (poller) clearInterval(poller);
@@ -207,7 +250,7 @@ export function createCronScheduler(options: CronSchedulerOptions): CronSchedule
       if (!active) return;
       try {
         const job = store.get(id);
-        if (job) sync(job, 'catch-up');
+        if (job) sync(job, 'due');
         else disarm(id);
       } catch (err) {
         logger.error({ err, jobId: id }, 'cron job could not be rescheduled; trying again later');
@@ -216,14 +259,22 @@ export function createCronScheduler(options: CronSchedulerOptions): CronSchedule
     },
     isActive: () => active,
   };
+}
 
-  function safeList(): CronJob[] {
-    try {
-      return store.list();
-    } catch (err) {
-      logger.error({ err }, 'cron dir could not be read');
-      return [];
-    }
+function readOwnerUntil(file: string): number {
+  try {
+    const until = (JSON.parse(readFileSync(file, 'utf8')) as { stoppedAt?: unknown }).stoppedAt;
+    return typeof until === 'number' ? until : 0;
+  } catch {
+    return 0;
+  }
+}
+
+function writeOwnerUntil(file: string, stoppedAt: number, logger: Logger): void {
+  try {
+    writeFileAtomic(file, JSON.stringify({ stoppedAt, pid: process.pid }) + '\n');
+  } catch (err) {
+    logger.warn({ err }, 'could not record when the cron timers stopped; the next owner treats what it owes as missed downtime');
   }
 }
 

@@ -126,6 +126,7 @@ export function createCronService(options: CronServiceOptions): CronService {
       const outcome = runner.start(id, 'manual', null);
       if (outcome.status === 'missing') throw apiError('JOB_NOT_FOUND', `No cron job with id "${clip(id)}"`);
       if (outcome.status === 'busy') throw apiError('INVALID_REQUEST', `Job "${id}" is already running (since ${outcome.since}); a job never overlaps itself, try again when it finishes`);
+      if (outcome.status === 'resumed') throw apiError('INVALID_REQUEST', `Job "${id}" is finishing a run left by a worker that stopped; try again when it finishes`);
       return view(outcome.job);
     },
   };

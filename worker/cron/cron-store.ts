@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { fsyncDir, writeFileAtomic } from '../../src/atomic-write.js';
 import type { Logger } from '../../src/logger.js';
 import { isSegment } from '../sessions/session-key.js';
+import { claimOccurrence, removeClaims, withJobLock } from './cron-claims.js';
 import type { CronJob } from './cron-types.js';
 
 /**
@@ -10,7 +11,7 @@ import type { CronJob } from './cron-types.js';
  * change. Every call reads the disk, nothing is cached: during a restart two workers
  * serve the API and the one that owns the timers must see what the other wrote.
  * The calls are synchronous, so a read-modify-write never interleaves with another one
- * of this process.
+ * of this process; against other processes each one holds the job's lock (cron-claims.ts).
  */
 export interface CronStore {
   readonly dir: string;
@@ -26,6 +27,8 @@ export interface CronStore {
   update(id: string, change: (job: CronJob) => CronJob | null): CronJob | null;
   /** False when there was no such job. */
   remove(id: string): boolean;
+  /** Claims one occurrence of a job for this process (O_EXCL); false when another process (or an earlier call) has it. */
+  claim(id: string, occurrence: Date, runId: string): boolean;
 }
 
 const SUFFIX = '.json';
@@ -85,24 +88,31 @@ export function createCronStore(options: { dir: string; logger: Logger }): CronS
       write(job);
     },
     update(id, change) {
-      const current = read(id);
-      if (!current) return null;
-      const next = change(structuredClone(current));
-      if (!next) return current;
-      write(next);
-      return next;
+      if (!isSegment(id)) return null;
+      return withJobLock(dir, id, () => {
+        const current = read(id);
+        if (!current) return null;
+        const next = change(structuredClone(current));
+        if (!next) return current;
+        write(next);
+        return next;
+      });
     },
     remove(id) {
       if (!isSegment(id)) return false;
-      try {
-        unlinkSync(fileOf(id));
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-        throw err;
-      }
-      fsyncDir(dir);
-      return true;
+      return withJobLock(dir, id, () => {
+        try {
+          unlinkSync(fileOf(id));
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+          throw err;
+        }
+        fsyncDir(dir);
+        removeClaims(dir, id);
+        return true;
+      });
     },
+    claim: (id, occurrence, runId) => claimOccurrence(dir, id, occurrence, runId),
   };
 }
 

@@ -22,10 +22,21 @@ export interface CronRun {
   reply?: string;
   /** Where the reply was delivered, when the job has a chat. */
   deliveredTo?: string;
+  /**
+   * Taken over from a worker that stopped before recording the run: the run was finished
+   * here, without asking the agent again when its turn was already stored.
+   */
+  resumed?: boolean;
 }
 
 /** A run in progress, written before the agent is called so no other worker starts one too. */
 export interface RunningMarker {
+  /** Stored with the run's turn in the job's session, so a worker taking the run over finds it. */
+  runId: string;
+  /** 1, or 2 once taken over from a worker that stopped mid-run (never taken over twice). */
+  attempt: number;
+  /** Set by a worker that stopped while the run was going, for the next owner to take it over at once. */
+  abandoned?: boolean;
   pid: number;
   /** The process start time (Linux), to tell a reused pid from the worker that wrote the marker. */
   pidStartTime: number | null;
@@ -61,15 +72,18 @@ export interface CronJob {
   running: RunningMarker | null;
   /** Newest first, at most HISTORY_LIMIT. */
   runs: CronRun[];
-  /** Occurrences not run because the previous run was still going; newest first, at most HISTORY_LIMIT. */
+  /** Occurrences not run because a later one was run for them (see cron-scheduler.ts); newest first, at most HISTORY_LIMIT. */
   skipped: SkippedOccurrence[];
 }
 
-/** An occurrence that fell while the job was still running (a job never overlaps itself). */
+/**
+ * An occurrence that fell while the job's previous run was still going, or while no
+ * gateway ran timers, and that a later occurrence's catch-up run stood for.
+ */
 export interface SkippedOccurrence {
   scheduledFor: string;
-  /** When the run that was still going had started. */
-  runningSince: string;
+  /** The occurrence whose run covered it. */
+  coveredBy: string;
 }
 
 /** Runs kept per job. Enough to see a pattern of failures; small enough to rewrite at every run. */

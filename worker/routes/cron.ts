@@ -44,6 +44,7 @@ const runSchema = v.object({
   error: v.optional(v.string()),
   reply: v.optional(v.string()),
   deliveredTo: v.optional(v.string()),
+  resumed: v.optional(v.boolean()),
 });
 const jobSchema = v.object({
   id: v.string(),
@@ -63,7 +64,7 @@ const jobSchema = v.object({
   lastRun: v.nullable(runSchema),
   running: v.nullable(v.object({ trigger: v.picklist(['schedule', 'catch-up', 'manual']), scheduledFor: nullableText, startedAt: v.string() })),
   runs: v.array(runSchema),
-  skipped: v.array(v.object({ scheduledFor: v.string(), runningSince: v.string() })),
+  skipped: v.array(v.object({ scheduledFor: v.string(), coveredBy: v.string() })),
 });
 const jobReply = v.object({ status: v.literal('ok'), job: jobSchema });
 const ok = v.object({ status: v.literal('ok') });
