@@ -7,7 +7,8 @@ import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 
 const root = new URL('..', import.meta.url).pathname;
-const out = join(root, 'dist/ui');
+// An argument names the build folder (scripts/build.js builds beside dist/, then swaps).
+const out = join(process.argv[2] ?? join(root, 'dist'), 'ui');
 const assets = join(out, 'assets');
 // Only this build's hashed files: older ones would be served forever and never cleaned.
 rmSync(out, { recursive: true, force: true });

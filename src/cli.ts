@@ -5,6 +5,7 @@ import { releaseEarlySignals } from './early-signals.js';
 import { ConfigError } from './config-error.js';
 import { CliError, EXIT } from './cli-error.js';
 import { VERSION } from './version.js';
+import { joinNegativeValues } from './cli-argv.js';
 
 /**
  * Command groups: `xopc <group> [sub] [options]`; each group is its own cac instance,
@@ -16,8 +17,11 @@ const GROUPS: Record<string, { summary: string; build: () => Promise<CAC> }> = {
   doctor: { summary: 'Check the set-up and say what is wrong and how to fix it ([--json] [--fix])', build: async () => (await import('./commands/doctor.js')).buildDoctorCli() },
 };
 
+const COMPLETION_SUMMARY = 'Print shell completion for bash or zsh (e.g. `source <(xopc completion bash)`)';
+
 function topLevelHelp(): string {
   const rows = Object.entries(GROUPS).map(([name, group]) => `  ${name.padEnd(10)} ${group.summary}`);
+  rows.push(`  ${'completion'.padEnd(10)} ${COMPLETION_SUMMARY}`);
   return [`xopc/${VERSION}`, '', 'Usage:', '  $ xopc <command> [options]', '', 'Commands:', ...rows, '', 'Run `xopc <command> --help` for the options of a command.'].join('\n');
 }
 
@@ -31,10 +35,14 @@ async function main(argv: string[]): Promise<number> {
     console.log(VERSION);
     return EXIT.OK;
   }
+  if (group === 'completion') {
+    releaseEarlySignals();
+    return (await import('./commands/completion.js')).printCompletion(rest, GROUPS);
+  }
   const entry = GROUPS[group];
   if (!entry) throw new CliError(`Unknown command "${group}". Run \`xopc --help\` for the list.`, EXIT.USAGE);
   const cli = await entry.build();
-  cli.parse(['node', `xopc ${group}`, ...rest], { run: false });
+  cli.parse(['node', `xopc ${group}`, ...joinNegativeValues(cli, rest)], { run: false });
   if (cli.options.help || cli.options.version) {
     releaseEarlySignals();
     return EXIT.OK;

@@ -15,6 +15,8 @@ const nonEmptyString = v.pipe(v.string(), v.minLength(1));
 const nullableString = v.optional(v.nullable(nonEmptyString), null);
 const int = (min: number, max: number = Number.MAX_SAFE_INTEGER) => v.pipe(v.number(), v.integer(), v.minValue(min), v.maxValue(max));
 const url = v.pipe(v.string(), v.url());
+const TOKEN_TOO_SHORT = (issue: { received: string }) =>
+  `must be at least 16 characters (this one has ${issue.received.replace(/^"|"$/g, '')}): it opens the whole API, and the agent acting for you, to whoever has it, and a short one can be guessed; generate one with \`xopc gateway token --new\``;
 
 // Objects are "loose": keys we do not know are kept, so a newer config survives an older gateway.
 // An object's default `{}` goes through its schema, so the defaults of its keys apply.
@@ -25,7 +27,7 @@ const gatewaySchema = v.pipe(v.looseObject({
   host: v.optional(nonEmptyString, '0.0.0.0'),
   port: v.optional(int(0, 65535), 18790),
   auth: v.optional(v.looseObject({
-    token: v.optional(v.nullable(v.pipe(v.string(), v.minLength(16, 'must be at least 16 characters'))), null),
+    token: v.optional(v.nullable(v.pipe(v.string(), v.minLength(16, TOKEN_TOO_SHORT))), null),
     /** Whether loopback clients count toward the failed-auth lockout (off: the owner's own tools cannot be locked out). */
     lockoutLoopback: v.optional(v.boolean(), false),
   }), {}),
@@ -176,15 +178,20 @@ const schema = v.looseObject({
 
 export type Config = v.InferOutput<typeof schema>;
 
-/** Validates a config object: fills in defaults, keeps unknown keys, fails with a ConfigError naming the first invalid key. */
-export function parseConfig(input: unknown, source = 'config'): Config {
+/**
+ * Validates a config object: fills in defaults, keeps unknown keys, fails with a ConfigError
+ * naming the first invalid key, or the flag or variable its value came from (`origins`,
+ * by dotted key) when it did not come from the file.
+ */
+export function parseConfig(input: unknown, source = 'config', origins: Record<string, string> = {}): Config {
   const result = v.safeParse(schema, input);
   if (result.success) return result.output;
   const issue = result.issues[0];
   const key = v.getDotPath(issue) || '(root)';
   // valibot's messages quote the value they received; a secret's value must not reach the terminal or the log.
   const message = SECRET_KEY.test(key) ? issue.message.replace(/(:| but) received .*$/i, '') : issue.message;
-  throw new ConfigError(`Invalid ${source}: ${key}: ${message}`);
+  const origin = Object.hasOwn(origins, key) ? origins[key] : undefined;
+  throw new ConfigError(origin ? `Invalid ${origin} (${key}): ${message}` : `Invalid ${source}: ${key}: ${message}`);
 }
 
 /** `configSchema.parse(value)`, the name callers that hold a config object (tests, fixtures) use. */
@@ -212,24 +219,30 @@ export function loadConfig(path: string, flags: ConfigFlags = {}, env: NodeJS.Pr
   const raw = readRawConfig(path);
   const merged = structuredClone(raw) as Record<string, any>;
   let tokenSource: TokenSource = hasToken(merged) ? 'file' : 'none';
+  // Where a value that did not come from the file came from, for error messages.
+  const origins: Record<string, string> = {};
+  const set = (keys: string[], value: unknown, origin: string) => {
+    setPath(merged, keys, value);
+    origins[keys.join('.')] = origin;
+  };
 
   // Environment beats the file.
   if (env.XOPC_GATEWAY_TOKEN) {
-    setPath(merged, ['gateway', 'auth', 'token'], env.XOPC_GATEWAY_TOKEN);
+    set(['gateway', 'auth', 'token'], env.XOPC_GATEWAY_TOKEN, 'XOPC_GATEWAY_TOKEN');
     tokenSource = 'env';
   }
   for (const [provider, variable] of [['openai', 'OPENAI_API_KEY'], ['anthropic', 'ANTHROPIC_API_KEY']] as const) {
-    if (env[variable]) setPath(merged, ['providers', provider, 'apiKey'], env[variable]);
+    if (env[variable]) set(['providers', provider, 'apiKey'], env[variable], variable);
   }
   // Flags beat the environment.
-  if (flags.port !== undefined) setPath(merged, ['gateway', 'port'], flags.port);
-  if (flags.host !== undefined) setPath(merged, ['gateway', 'host'], flags.host);
+  if (flags.port !== undefined) set(['gateway', 'port'], flags.port, '--port');
+  if (flags.host !== undefined) set(['gateway', 'host'], flags.host, '--host');
   if (flags.token !== undefined) {
-    setPath(merged, ['gateway', 'auth', 'token'], flags.token);
+    set(['gateway', 'auth', 'token'], flags.token, '--token');
     tokenSource = 'flag';
   }
 
-  return { path, config: parseConfig(merged, `config ${path}`), raw, tokenSource };
+  return { path, config: parseConfig(merged, `config ${path}`, origins), raw, tokenSource };
 }
 
 /**

@@ -4,19 +4,32 @@ import { join } from 'node:path';
 import { configHash, locksDir } from './paths.js';
 
 /**
- * The supervisor's control channel: what `stop` and `restart` use where there are no
- * POSIX signals (Windows). A named pipe on Windows, a Unix socket beside the lock
- * elsewhere (mode 0600 in a 0700 dir); every request carries the gateway token.
- * One newline-terminated JSON request per connection, one JSON answer.
+ * The supervisor's control channel: how `stop --timeout` passes its drain bound, how the
+ * CLI finds the token of a gateway started with `--token`, and how `stop` and `restart`
+ * work where there are no POSIX signals (Windows). A named pipe on Windows, a Unix socket
+ * beside the lock elsewhere (mode 0600 in a 0700 dir). One newline-terminated JSON request
+ * per connection, one JSON answer.
+ *
+ * `stop` and `restart` carry the gateway token. `token` carries none and answers with the
+ * token, on a Unix socket only: only processes of the gateway's own user can connect to it
+ * (its mode), and such a process can already read the gateway's config file, signal it and
+ * read its environment; the answer goes over the socket, never to disk or a command line.
+ * A Windows named pipe's default access is wider, so there the request is refused.
  */
 export type ControlCommand = 'stop' | 'restart';
 
-export interface ControlRequest {
-  cmd: ControlCommand;
-  token: string;
-}
+export type ControlRequest =
+  /** `drainMs`: how long to drain in-flight requests, instead of gateway.drainTimeoutMs. */
+  | { cmd: 'stop'; token: string; drainMs?: number }
+  | { cmd: 'restart'; token: string }
+  | { cmd: 'token' };
 
-export type ControlResponse = { ok: true } | { ok: false; error: string };
+export type ControlResponse = { ok: true; token?: string } | { ok: false; error: string };
+
+/** Whether the control channel answers `token` requests on this platform (see above). */
+export function controlRevealsToken(platform: NodeJS.Platform = process.platform): boolean {
+  return platform !== 'win32';
+}
 
 // sun_path holds 108 bytes on Linux (104 on macOS): a deep XOPC_HOME falls back to tmpdir.
 const MAX_UNIX_SOCKET_PATH = 100;

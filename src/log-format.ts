@@ -32,13 +32,15 @@ export function createPrettyFormatter(options: PrettyOptions): (line: string) =>
     if (tag) parts.push(paint('36', tag));
     if (entry.msg !== undefined) parts.push(visible(String(entry.msg)));
     const err = errorOf(entry.err);
+    if (err?.code) parts.push(paint(LEVEL_COLORS[50]!, `code=${quote(err.code)}`));
     if (err?.message) parts.push(paint(LEVEL_COLORS[50]!, `err=${quote(err.message)}`));
     const fields = Object.entries(entry)
       .filter(([key]) => !HEAD_KEYS.has(key))
       .map(([key, value]) => `${key}=${formatValue(value)}`);
     if (fields.length > 0) parts.push(paint('2', fields.join(' ')));
     let text = parts.join(' ');
-    if (err?.stack) text += '\n' + paint('2', indent(visible(err.stack, true)));
+    // Each line painted on its own, so any tail of the lines (`logs --lines N`) stays well-formed.
+    if (err?.stack) text += '\n' + indent(visible(err.stack, true)).split('\n').map((line) => paint('2', line)).join('\n');
     return text;
   };
 }
@@ -58,11 +60,12 @@ function clock(epochMs: number): string {
   return `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}.${String(d.getMilliseconds()).padStart(3, '0')}`;
 }
 
-function errorOf(value: unknown): { message?: string; stack?: string } | undefined {
+function errorOf(value: unknown): { code?: string; message?: string; stack?: string } | undefined {
   if (typeof value === 'string') return { message: value };
   if (typeof value !== 'object' || value === null) return undefined;
-  const { message, stack } = value as { message?: unknown; stack?: unknown };
+  const { code, message, stack } = value as { code?: unknown; message?: unknown; stack?: unknown };
   return {
+    code: typeof code === 'string' ? code : undefined,
     message: typeof message === 'string' ? message : undefined,
     stack: typeof stack === 'string' ? stack : undefined,
   };

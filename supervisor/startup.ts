@@ -1,4 +1,5 @@
-import { existsSync, unlinkSync } from 'node:fs';
+import { existsSync, readFileSync, unlinkSync } from 'node:fs';
+import { isRunning } from '../src/proc.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../src/config.js';
 import { CliError, EXIT } from '../src/cli-error.js';
@@ -73,13 +74,21 @@ async function handleUnreadableLock(lockFile: string, unreadable: { reason: stri
   );
 }
 
-/** Binds the configured host:port; on a conflict fails with the seed's message, or frees the port with --force. */
-export async function bindSocket(config: Config, force: boolean, logger: Logger): Promise<ListenSocket> {
+/**
+ * Binds the configured host:port; on a conflict fails with the seed's message, or frees the
+ * port with --force. `hostFrom` names where the host came from, for an address that does not resolve.
+ */
+export async function bindSocket(config: Config, force: boolean, logger: Logger, hostFrom = 'gateway.host'): Promise<ListenSocket> {
   const { host, port } = config.gateway;
   try {
     return await bindListenSocket(host, port);
   } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_FAIL') {
+      throw new CliError(`Invalid ${hostFrom}: "${host}" is not an address or a host name this machine can resolve (${code}); use an IP address such as 127.0.0.1 or 0.0.0.0`, EXIT.USAGE);
+    }
     if (!(err instanceof BindError)) throw err;
+    if (err.code === 'EADDRNOTAVAIL') throw new CliError(`Invalid ${hostFrom}: ${host} is not an address of this machine (EADDRNOTAVAIL)`, EXIT.USAGE);
     if (err.code !== 'EADDRINUSE') throw new CliError(`Cannot listen on ${host}:${port}: ${err.code}`);
     if (!force) throw new CliError(`Port ${port} is already in use. Use --force to kill existing process.`);
   }
@@ -97,10 +106,21 @@ export async function bindSocket(config: Config, force: boolean, logger: Logger)
   }
 }
 
-/** Old versions kept a pid file; the lock replaced it. */
-export function removeLegacyPidFile(logger: Logger): void {
+/**
+ * Old versions kept a pid file; the lock replaced it. A file naming a live process means an
+ * old-version gateway may still run (the lock cannot tell): stopping it is the user's call,
+ * so the start stops here and says so, unless `force` (then only the file goes).
+ */
+export function removeLegacyPidFile(logger: Logger, force = false): void {
   const file = legacyPidFile();
   if (!existsSync(file)) return;
+  const pid = Number.parseInt(readFileSync(file, 'utf8').trim(), 10);
+  if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isRunning(pid)) {
+    if (!force) {
+      throw new CliError(`${file} names pid ${pid}, which is running: probably a gateway of an older xopc version. Stop it first (\`kill ${pid}\`), then start again; or start with --force to remove the file and go on.`);
+    }
+    logger.warn({ file, pid }, '--force: removing the legacy gateway.pid although its pid is running');
+  }
   try {
     unlinkSync(file);
     logger.info({ file }, 'removed the legacy gateway.pid file of an older version');

@@ -52,7 +52,7 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
 
   let phase: Phase = 'starting';
   const signalsBeforeReady: Array<'stop' | 'now'> = [];
-  let onStop: (sig: 'SIGTERM' | 'SIGINT') => void = (sig) => signalsBeforeReady.push(sig === 'SIGINT' && signalsBeforeReady.length > 0 ? 'now' : 'stop');
+  let onStop: (sig: 'SIGTERM' | 'SIGINT', drainOverrideMs?: number) => void = (sig) => signalsBeforeReady.push(sig === 'SIGINT' && signalsBeforeReady.length > 0 ? 'now' : 'stop');
   let onRestart: () => void = () => {};
   let restartQueued = false;
   takeOverSignals({
@@ -105,7 +105,7 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
   const mode = restartMode(env);
   const drainMs = config.gateway.drainTimeoutMs;
 
-  removeLegacyPidFile(logger);
+  if (handoverFrom === null) removeLegacyPidFile(logger, options.force);
   for (const finding of tightenPermissions({ configPath: options.configPath, stateDir: stateDir() })) {
     const context = { path: finding.path, mode: formatMode(finding.was), ...(finding.error ? { reason: finding.error } : {}) };
     if (finding.now !== null) logger.warn(context, `the ${finding.kind} was open to other users (${formatMode(finding.was)}); changed it to ${formatMode(finding.now)}`);
@@ -126,7 +126,7 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
   } else {
     lockInfo = await takeLock(lockFile, options, config, logger);
     try {
-      socket = await bindSocket(config, options.force, logger);
+      socket = await bindSocket(config, options.force, logger, options.flags.host !== undefined ? '--host' : `gateway.host in ${options.configPath}`);
     } catch (err) {
       releaseLock(lockFile);
       throw err;
@@ -158,7 +158,7 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
   const openControl = async (): Promise<void> => {
     const path = controlPath(options.configPath);
     try {
-      const server = await startControlServer(path, () => workerConfig.gateway.auth.token, { stop: () => onStop('SIGTERM'), restart: () => onRestart() }, logger);
+      const server = await startControlServer(path, () => workerConfig.gateway.auth.token, { stop: (request) => onStop('SIGTERM', request.drainMs), restart: () => onRestart() }, logger);
       // A stop that came in while it opened has closed what there was to close.
       if (phase === 'stopping') return server.close();
       control = server;
@@ -303,7 +303,8 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
   // A new supervisor spawned by a respawn restart that has not taken over yet: a stop
   // during the handover must not leave it running.
   let pendingSuccessor: ChildProcess | null = null;
-  async function shutdown(code: number, reason: string, immediately = false): Promise<void> {
+  let stopped = false;
+  async function shutdown(code: number, reason: string, immediately = false, drainOverrideMs?: number): Promise<void> {
     if (phase === 'stopping' && !immediately) return;
     phase = 'stopping';
     // A second Ctrl+C overrides the code of the graceful stop it cuts short.
@@ -314,11 +315,16 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
       pendingSuccessor.kill('SIGTERM');
       pendingSuccessor = null;
     }
-    logger.info({ reason, drainTimeoutMs: immediately ? 0 : drainMs }, immediately ? 'stopping now' : 'stopping: draining');
+    // `xopc gateway stop --timeout` asks for its own drain bound.
+    const drainFor = drainOverrideMs ?? drainMs;
+    logger.info({ reason, drainTimeoutMs: immediately ? 0 : drainFor }, immediately ? 'stopping now' : 'stopping: draining');
     closeControl();
-    await Promise.all([...live].map((worker) => (immediately ? worker.kill() : worker.drain(drainMs))));
+    await Promise.all([...live].map((worker) => (immediately ? worker.kill() : worker.drain(drainFor))));
     if (ownsLock) releaseLock(lockFile);
     ownsLock = false;
+    // A second Ctrl+C runs this again while the first drain is under way: one line, one exit.
+    if (stopped) return;
+    stopped = true;
     logger.info({ code: exitCode }, 'gateway stopped');
     finish(exitCode);
   }
@@ -397,12 +403,12 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
     return true;
   }
 
-  onStop = (sig) => {
+  onStop = (sig, drainOverrideMs) => {
     if (phase === 'stopping') {
       if (sig === 'SIGINT') void shutdown(130, 'second Ctrl+C', true);
       return;
     }
-    void shutdown(EXIT.OK, sig);
+    void shutdown(EXIT.OK, drainOverrideMs === undefined ? sig : 'stop requested on the control channel', false, drainOverrideMs);
   };
   onRestart = () => {
     if (!restartAllowed(env)) {

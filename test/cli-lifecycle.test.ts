@@ -109,7 +109,7 @@ test('stop --force kills at once and clears the lock', async () => {
   }
 });
 
-test('stop --timeout: SIGKILL when the drain takes longer', async () => {
+test('stop --timeout shorter than the configured drain: the gateway drains that long, cuts what is left and exits cleanly', async () => {
   const gw = await startGateway({ config: { gateway: { drainTimeoutMs: 20_000 } } });
   try {
     // Keep a request in flight: headers sent, body never finished.
@@ -118,12 +118,31 @@ test('stop --timeout: SIGKILL when the drain takes longer', async () => {
     socket.on('error', () => {});
     socket.write(`POST /api/x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${gw.token}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{`);
     await new Promise((r) => setTimeout(r, 200));
-    const t0 = Date.now();
-    const result = await runCli(gw.home, ['gateway', 'stop', '--timeout', '500']);
+    const result = await runCli(gw.home, ['gateway', 'stop', '--timeout', '500', '--json']);
     assert.equal(result.code, 0, result.stderr);
-    assert.match(result.stdout, /did not stop within 500 ms: sending SIGKILL/);
-    assert.ok(Date.now() - t0 < 5000);
+    const stopped = JSON.parse(result.stdout) as Record<string, unknown>;
+    assert.equal(stopped.how, 'drained', result.stdout);
+    assert.equal(stopped.drainMs, 500);
+    assert.equal((await gw.exited).code, 0);
     socket.destroy();
+  } finally {
+    await gw.stop();
+    removeHome(gw.home);
+  }
+});
+
+test('stop: a gateway that has not exited 3 s after its drain bound is killed, and the lock cleared', async () => {
+  const gw = await startGateway({ config: { gateway: { drainTimeoutMs: 500 } } });
+  try {
+    // A hung supervisor: SIGTERM stays pending, SIGKILL still works.
+    process.kill(gw.pid, 'SIGSTOP');
+    const result = await runCli(gw.home, ['gateway', 'stop', '--json']);
+    assert.equal(result.code, 0, result.stderr);
+    const stopped = JSON.parse(result.stdout) as { how: string; notes: string[] };
+    assert.equal(stopped.how, 'killed-after-timeout');
+    assert.match(stopped.notes.join('\n'), /did not stop within 3500 ms: sending SIGKILL/);
+    assert.equal((await gw.exited).signal, 'SIGKILL');
+    assert.equal((await runCli(gw.home, ['gateway', 'status'])).code, 3);
   } finally {
     await gw.stop();
     removeHome(gw.home);
@@ -139,6 +158,43 @@ test('restart: verifies the new instance (respawn) and says so', async () => {
     const after = gw.lock()!;
     assert.notEqual(after.pid, before.pid);
     assert.match(result.stdout, new RegExp(`✅ Gateway restarted \\(pid ${before.pid} -> ${after.pid}`));
+  } finally {
+    await gw.stop();
+    removeHome(gw.home);
+  }
+});
+
+test('restart --json: the same fields as the text (in place, old and new worker)', async () => {
+  const gw = await startGateway({ env: { XOPC_ALLOW_SIGUSR1_RESTART: '1', XOPC_NO_RESPAWN: '1' } });
+  try {
+    const before = gw.lock()!;
+    const result = await runCli(gw.home, ['gateway', 'restart', '--json']);
+    assert.equal(result.code, 0, result.stderr);
+    const after = gw.lock()!;
+    assert.deepEqual(JSON.parse(result.stdout), {
+      restarted: true,
+      how: 'signal',
+      inPlace: true,
+      before: { pid: before.pid, workerPid: before.workerPid },
+      after: { pid: after.pid, workerPid: after.workerPid },
+      notes: [],
+    });
+  } finally {
+    await gw.stop();
+    removeHome(gw.home);
+  }
+});
+
+test('restart under a service marker with no service manager says so at once, naming the parent', async () => {
+  const gw = await startGateway({ env: { XOPC_SERVICE_MARKER: 'systemd', XOPC_ALLOW_SIGUSR1_RESTART: '1' } });
+  try {
+    const before = gw.lock()!;
+    const result = await runCli(gw.home, ['gateway', 'restart']);
+    assert.equal(result.code, 1, result.stdout + result.stderr);
+    // Its parent is this test's node process, which restarts nothing.
+    assert.match(result.stderr, new RegExp(`^❌ The gateway \\(pid ${before.pid}\\) runs with the service marker of systemd, so it drains and exits for its service manager to start it again; but its parent is node \\(pid ${process.pid}\\), not a service manager, so nothing will\\. Start it again with: xopc gateway$`, 'm'));
+    assert.doesNotMatch(result.stderr, /No restart seen/);
+    assert.equal((await gw.exited).code, 0, 'the gateway exited cleanly, as for its manager');
   } finally {
     await gw.stop();
     removeHome(gw.home);

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync, existsSync, readFileSync, rmSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { lockPath } from '../src/paths.js';
@@ -98,7 +98,9 @@ test('a clean stop removes the lock', async () => {
 
 test('the legacy gateway.pid of old versions is removed at start, with a log line', async () => {
   const home = tempHome();
-  writeFileSync(join(home, 'gateway.pid'), '12345\n');
+  // A pid that surely is not running: a process that has exited.
+  const dead = spawnSync(process.execPath, ['-e', '']).pid;
+  writeFileSync(join(home, 'gateway.pid'), `${dead}\n`);
   const gw = await startGateway({ home });
   try {
     assert.ok(!existsSync(join(home, 'gateway.pid')));
@@ -173,4 +175,29 @@ describe('a lock file that cannot be read', () => {
       removeHome(home);
     }
   });
+});
+
+test('a legacy gateway.pid naming a live process stops the start with its pid; --force removes it and goes on', async (t) => {
+  const home = tempHome();
+  const old = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+  t.after(() => {
+    old.kill('SIGKILL');
+    removeHome(home);
+  });
+  const file = join(home, 'gateway.pid');
+  writeFileSync(file, `${old.pid}\n`);
+  // Bounded: a gateway that starts anyway is killed when the time is up, and the test fails.
+  const refused = await runCli(home, ['gateway', '--port', '0', '--host', '127.0.0.1'], { timeoutMs: 20_000 });
+  assert.equal(refused.code, 1, refused.stdout + refused.stderr);
+  assert.match(refused.stderr, new RegExp(`gateway\\.pid names pid ${old.pid}, which is running: .*Stop it first \\(\`kill ${old.pid}\`\\).*--force`));
+  assert.ok(existsSync(file), 'the file is left for the user to decide');
+  assert.ok(alive(old.pid), 'the old process is left alone');
+
+  const forced = await startGateway({ home, args: ['--port', '0', '--host', '127.0.0.1', '--force'] });
+  try {
+    assert.ok(!existsSync(file));
+    assert.ok(alive(old.pid), '--force removes the file, it kills nothing it cannot tell is a gateway');
+  } finally {
+    await forced.stop();
+  }
 });

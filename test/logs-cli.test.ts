@@ -64,7 +64,7 @@ test('--lines N --json prints exactly the last N raw lines', async (t) => {
 
 test('pretty output by default, colours only when asked for', async (t) => {
   const home = tempHome(t, [entry(1), 'a plain line', entry(2, { level: 50, msg: 'send failed', chat: 'c 1', err: { message: 'boom', stack: 'Error: boom\n    at f (x.js:1:1)' } })]);
-  const plain = await run(home, ['-n', '3']);
+  const plain = await run(home, ['-n', '5']);
   assert.equal(plain.code, 0, plain.stderr);
   assert.equal(plain.stdout, [
     '12:00:01.000 INFO  worker[4242] http: line 1',
@@ -74,7 +74,7 @@ test('pretty output by default, colours only when asked for', async (t) => {
     '        at f (x.js:1:1)',
     '',
   ].join('\n'));
-  const colored = await run(home, ['-n', '1'], { FORCE_COLOR: '1' });
+  const colored = await run(home, ['-n', '3'], { FORCE_COLOR: '1' });
   assert.match(colored.stdout, /\x1b\[31mERROR/);
 });
 
@@ -90,6 +90,41 @@ test('bad --lines is a usage error; no log file is a clear message and exit 0', 
   assert.equal(missing.code, 0);
   assert.equal(missing.stdout, '');
   assert.match(missing.stderr, /^No log file yet at .*gateway\.log/);
+});
+
+test('--lines N prints N lines on the screen, also when an entry brings its stack', async (t) => {
+  const withStack = (i: number) => entry(i, { level: 50, err: { message: 'boom', stack: 'Error: boom\n    at f (x.js:1:1)\n    at g (x.js:2:2)' } });
+  const home = tempHome(t, [entry(1), withStack(2), entry(3), withStack(4)]);
+  const result = await run(home, ['--lines', '5']);
+  assert.equal(result.code, 0, result.stderr);
+  assert.deepEqual(result.stdout.trimEnd().split('\n'), [
+    '12:00:03.000 INFO  worker[4242] http: line 3',
+    '12:00:04.000 ERROR worker[4242] http: line 4 err=boom',
+    '    Error: boom',
+    '        at f (x.js:1:1)',
+    '        at g (x.js:2:2)',
+  ]);
+});
+
+test('--follow before the log file exists waits for it, then follows it', async (t) => {
+  const home = tempHome(t);
+  const child = start(home, ['--follow', '--json']);
+  const exited = once(child, 'exit');
+  const out = lineCollector(child);
+  let stderr = '';
+  const waiting = new Promise<void>((resolve) => child.stderr!.setEncoding('utf8').on('data', (text: string) => {
+    stderr += text;
+    if (stderr.includes('Waiting for')) resolve();
+  }));
+  t.after(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  await Promise.race([waiting, exited.then(() => assert.fail(`exited instead of waiting for the file: ${stderr}`))]);
+  mkdirSync(join(home.dir, 'logs'), { recursive: true });
+  writeFileSync(home.logFile, `${entry(1)}\n`);
+  await out.waitFor(1);
+  child.kill('SIGINT');
+  const [code] = (await exited) as [number | null];
+  assert.equal(code, 0, stderr);
+  assert.deepEqual(out.lines, [entry(1)]);
 });
 
 test('logging.file in the config is where logs are read from', async (t) => {

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { CLI, freePort, hasCommand, isolatedEnv, runCli, tempDir, writeFakeSystemctl } from './service-helpers.js';
+import { needsPackage } from './helpers/system-package.js';
+import { CLI, freePort, isolatedEnv, runCli, tempDir, writeFakeSystemctl } from './service-helpers.js';
 
 const onLinux = process.platform === 'linux';
 const UNIT = join('.config', 'systemd', 'user', 'xopc-gateway.service');
@@ -31,8 +32,7 @@ function setup(t: { after: (fn: () => void) => void }) {
   return { dir, home, state };
 }
 
-test('with no user bus (real systemctl): install writes and enables the unit, explains in one line; twice is idempotent; uninstall cleans up', { skip: !onLinux && 'systemd is Linux only' }, async (t) => {
-  assert.ok(hasCommand('systemctl'), 'systemctl is missing: apt-get install -y systemd');
+test('with no user bus (real systemctl): install writes and enables the unit, explains in one line; twice is idempotent; uninstall cleans up', { skip: onLinux ? needsPackage('systemctl', 'systemd') : 'systemd is Linux only' }, async (t) => {
   const { dir, home, state } = setup(t);
   const runtimeDir = join(dir, 'runtime');
   mkdirSync(runtimeDir, { mode: 0o700 });
@@ -104,6 +104,26 @@ test('with a working manager: install, reinstall, service-status (text and JSON)
     '--user daemon-reload', '--user enable xopc-gateway.service', '--user reset-failed xopc-gateway.service', '--user start xopc-gateway.service',
   ]);
 
+  // A different token is not put over the one the gateway and its clients use, unless asked.
+  const other = 'another-token-of-enough-length';
+  const refused = await runCli(['gateway', 'install', '--port', port, '--host', '127.0.0.1', '--token', other, '--timeout', '0'], env);
+  assert.equal(refused.code, 2, refused.stdout + refused.stderr);
+  assert.match(refused.stderr, /already has a different gateway\.auth\.token, which the gateway and its clients use\. Leave out --token to keep it, or add --replace-token/);
+  assert.ok(!refused.stderr.includes(TOKEN) && !refused.stderr.includes(other), 'no token in the message');
+  assert.equal(JSON.parse(readFileSync(configPath, 'utf8')).gateway.auth.token, TOKEN);
+  const replaced = await runCli(['gateway', 'install', '--port', port, '--host', '127.0.0.1', '--token', other, '--replace-token', '--timeout', '0', '--json'], env);
+  assert.equal(replaced.code, 0, replaced.stdout + replaced.stderr);
+  const installed = JSON.parse(replaced.stdout);
+  assert.deepEqual(
+    { changed: installed.changed, enabled: installed.enabled, tokenStored: installed.tokenStored, tokenGenerated: installed.tokenGenerated, started: installed.started, serving: installed.serving, url: installed.url, definitionPath: installed.definitionPath },
+    { changed: false, enabled: true, tokenStored: true, tokenGenerated: false, started: true, serving: null, url: `http://127.0.0.1:${port}`, definitionPath: unitPath },
+  );
+  assert.match(installed.notes.join('\n'), /Replaced the token/);
+  assert.equal(JSON.parse(readFileSync(configPath, 'utf8')).gateway.auth.token, other);
+  const startedJson = await runCli(['gateway', 'service-start', '--timeout', '0', '--json'], env);
+  assert.equal(startedJson.code, 0, startedJson.stdout + startedJson.stderr);
+  assert.deepEqual(JSON.parse(startedJson.stdout), { definitionPath: unitPath, started: true, serving: null, url: `http://127.0.0.1:${port}`, notes: [] });
+
   const status = await runCli(['gateway', 'service-status'], env);
   assert.equal(status.code, 0, status.stdout);
   for (const line of ['Installed: Yes', 'Status: running (active (running))', 'PID: 4242', `URL: http://127.0.0.1:${port}`]) {
@@ -128,8 +148,9 @@ test('with a working manager: install, reinstall, service-status (text and JSON)
   assert.equal(silent.code, 1);
   assert.match(silent.stderr, /\/health did not answer within 300 ms \(service: active \(running\)\)\. Logs: journalctl --user -u xopc-gateway\.service/);
 
-  const removed = await runCli(['gateway', 'uninstall'], env);
+  const removed = await runCli(['gateway', 'uninstall', '--json'], env);
   assert.equal(removed.code, 0, removed.stdout);
+  assert.deepEqual(JSON.parse(removed.stdout), { uninstalled: true, removed: [unitPath], problem: null, notes: [`🗑️  Removed ${unitPath}`] });
   assert.ok(readFileSync(fake.log, 'utf8').includes('--user disable --now xopc-gateway.service'));
   assert.deepEqual(filesUnder(join(dir, 'xdg')), []);
   const status2 = await runCli(['gateway', 'service-status', '--json'], env);

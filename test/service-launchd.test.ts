@@ -6,6 +6,7 @@ import { buildServiceSpec } from '../src/service/spec.js';
 import { createLaunchdManager, LAUNCHD_LABEL, parseLaunchdPlist, renderLaunchdPlist } from '../src/service/launchd.js';
 import type { ToolResult } from '../src/service/exec.js';
 import { CLI, python, tempDir } from './service-helpers.js';
+import { needsPackage } from './helpers/system-package.js';
 
 function spec(root: string) {
   return buildServiceSpec({
@@ -18,7 +19,7 @@ function spec(root: string) {
 // plistlib is a real property-list parser (the format plutil reads); it prints the keys it found.
 const LOAD_PLIST = 'import plistlib,sys,json; d=plistlib.load(open(sys.argv[1],"rb")); print(json.dumps(d))';
 
-test('the LaunchAgent parses as a property list with the keys launchd needs', (t) => {
+test('the LaunchAgent parses as a property list with the keys launchd needs', { skip: needsPackage('python3', 'python3') }, (t) => {
   const { dir, cleanup } = tempDir();
   t.after(cleanup);
   const s = spec(dir);

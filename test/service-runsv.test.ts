@@ -6,7 +6,8 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { join } from 'node:path';
 import { configPath, lockPath } from '../src/paths.js';
 import { isRunning, waitForExit } from '../src/proc.js';
-import { CLI, freePort, hasCommand, tempDir, waitFor, waitForHealth } from './service-helpers.js';
+import { needsPackage } from './helpers/system-package.js';
+import { CLI, freePort, tempDir, waitFor, waitForHealth } from './service-helpers.js';
 
 const RESTARTS = 3;
 
@@ -23,8 +24,7 @@ function lines(path: string): string[] {
  * gateway drain and exit 0, runsv starts it again, and it serves again, several times in a
  * row, without a crash loop on the port or the lock.
  */
-test('SIGUSR1 under runsv: exit 0, restarted by the supervisor, serving again, no EADDRINUSE loop', { skip: process.platform !== 'linux' && 'runit test runs on Linux', timeout: 120_000 }, async (t) => {
-  assert.ok(hasCommand('runsv') && hasCommand('sv'), 'runit is missing: apt-get install -y --no-install-recommends runit');
+test('SIGUSR1 under runsv: exit 0, restarted by the supervisor, serving again, no EADDRINUSE loop', { skip: process.platform !== 'linux' ? 'runit test runs on Linux' : needsPackage('runsv', 'runit') || needsPackage('sv', 'runit'), timeout: 120_000 }, async (t) => {
   const { dir, cleanup } = tempDir();
   const state = join(dir, 'state');
   const svc = join(dir, 'service');
@@ -86,14 +86,24 @@ test('SIGUSR1 under runsv: exit 0, restarted by the supervisor, serving again, n
     assert.ok(await waitForHealth(port, 20_000), `round ${i}: not serving again:\n${log()}`);
   }
 
-  // One start per round plus the first: a crash loop would show many more.
-  assert.equal(lines(files.starts).length, RESTARTS + 1, log());
+  // `xopc gateway restart` sees the manager (the gateway's parent, runsv) and waits for it.
+  const before = lockPid();
+  const restart = spawnSync(process.execPath, [CLI, 'gateway', 'restart', '--json'], { env: { ...process.env, XOPC_HOME: state, XOPC_CONFIG: '' }, encoding: 'utf8', timeout: 60_000 });
+  assert.equal(restart.status, 0, restart.stdout + restart.stderr + log());
+  const result = JSON.parse(restart.stdout) as { how: string; before: { pid: number }; after: { pid: number }; notes: string[] };
+  assert.equal(result.how, 'service-manager');
+  assert.equal(result.before.pid, before);
+  assert.notEqual(result.after.pid, before);
+  assert.match(result.notes.join('\n'), /runs under runit \(its parent: runsv, pid \d+\): it exits and the manager starts a new one/);
+
+  // One start per round, the CLI's restart and the first: a crash loop would show many more.
+  assert.equal(lines(files.starts).length, RESTARTS + 2, log());
   assert.doesNotMatch(log(), /EADDRINUSE|already in use|already running/i);
 
   const down = spawnSync('sv', ['-w', '10', 'down', svc], { encoding: 'utf8', timeout: 15_000 });
   assert.equal(down.status, 0, down.stdout + down.stderr);
   assert.equal(lines(files.exits).at(-1), '0 0', 'a stop is a clean exit too');
-  assert.equal(lines(files.starts).length, RESTARTS + 1);
+  assert.equal(lines(files.starts).length, RESTARTS + 2);
   spawnSync('sv', ['exit', svc], { stdio: 'ignore', timeout: 5000 });
   await Promise.race([runsvExit, new Promise((r) => setTimeout(r, 5000).unref())]);
   if (runsv.exitCode === null) runsv.kill('SIGTERM');

@@ -7,7 +7,8 @@ import { buildServiceSpec, type ServiceSpec } from '../src/service/spec.js';
 import { parseSystemdUnit, renderSystemdUnit, SYSTEMD_UNIT_NAME } from '../src/service/systemd-unit.js';
 import { createSystemdManager, explainSystemctl, systemdUserDir } from '../src/service/systemd.js';
 import type { ToolResult } from '../src/service/exec.js';
-import { CLI, hasCommand, tempDir } from './service-helpers.js';
+import { needsPackage } from './helpers/system-package.js';
+import { CLI, tempDir } from './service-helpers.js';
 
 const onLinux = process.platform === 'linux';
 
@@ -38,8 +39,7 @@ function verify(unitPath: string, runtimeDir: string): { code: number | null; ou
   return { code: result.status, output: `${result.stdout}${result.stderr}`.trim() };
 }
 
-test('the generated unit passes systemd-analyze verify with no warnings', { skip: !onLinux && 'systemd is Linux only' }, (t) => {
-  assert.ok(hasCommand('systemd-analyze'), 'systemd-analyze is missing: apt-get install -y systemd');
+test('the generated unit passes systemd-analyze verify with no warnings', { skip: onLinux ? needsPackage('systemd-analyze', 'systemd') : 'systemd is Linux only' }, (t) => {
   const { dir, cleanup } = tempDir();
   t.after(cleanup);
   // A program path with spaces: verify checks that ExecStart's first word is executable.
@@ -54,7 +54,7 @@ test('the generated unit passes systemd-analyze verify with no warnings', { skip
   assert.equal(result.code, 0);
 });
 
-test('systemd-analyze verify does report a broken unit (the check above can fail)', { skip: !onLinux && 'systemd is Linux only' }, (t) => {
+test('systemd-analyze verify does report a broken unit (the check above can fail)', { skip: onLinux ? needsPackage('systemd-analyze', 'systemd') : 'systemd is Linux only' }, (t) => {
   const { dir, cleanup } = tempDir();
   t.after(cleanup);
   const unitPath = join(dir, SYSTEMD_UNIT_NAME);
@@ -148,6 +148,10 @@ test('systemctl failures become one line that says what to do', () => {
   assert.match(explainSystemctl(['--user', 'start'], fail('System has not been booted with systemd as init system (PID 1). Can\'t operate.'), 'ann')!, /systemd is not running/);
   assert.match(explainSystemctl(['--user', 'start'], fail('', { code: null, failure: 'timeout' }), 'ann')!, /did not answer in time/);
   assert.match(explainSystemctl(['--user', 'start', 'x'], fail('Unit x not found.'), 'ann')!, /`systemctl --user start x` failed: Unit x not found\./);
+  // What it did comes first on stderr; the reason is the line after.
+  const disabled = explainSystemctl(['--user', 'disable', '--now', 'x'], fail("Removed '/home/ann/.config/systemd/user/default.target.wants/x'.\nFailed to stop x: Access denied\n"), 'ann')!;
+  assert.match(disabled, /`systemctl --user disable --now x` failed: Failed to stop x: Access denied$/);
+  assert.doesNotMatch(disabled, /Removed/);
   assert.equal(explainSystemctl([], { code: 0, stdout: '', stderr: '' }, 'ann'), null);
 });
 

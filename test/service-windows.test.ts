@@ -6,6 +6,7 @@ import { buildServiceSpec } from '../src/service/spec.js';
 import { createWindowsManager, renderWindowsWrapper, TASK_NAME, windowsTaskXmlPath, windowsWrapperPath } from '../src/service/windows.js';
 import type { ToolResult } from '../src/service/exec.js';
 import { python, tempDir } from './service-helpers.js';
+import { needsPackage } from './helpers/system-package.js';
 
 function spec(root: string) {
   return buildServiceSpec({
@@ -38,7 +39,7 @@ print(json.dumps({
 }))
 `;
 
-test('the task XML is well-formed UTF-16 with logon trigger, no battery or time limits, restart on failure', async (t) => {
+test('the task XML is well-formed UTF-16 with logon trigger, no battery or time limits, restart on failure', { skip: needsPackage('python3', 'python3') }, async (t) => {
   const { dir, cleanup } = tempDir();
   t.after(cleanup);
   const calls: string[] = [];

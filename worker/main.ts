@@ -175,6 +175,9 @@ async function main(): Promise<void> {
   }
   lifecycle.serving();
   logger.info({ ms: Date.now() - startedAt }, 'worker ready');
+  // The start-up lines go down the log pipe before "ready" goes down the IPC channel, so
+  // the supervisor's "gateway listening" that answers it is logged after them, not before.
+  await new Promise<void>((resolve) => destination.flush(() => resolve()));
   send({ cmd: 'ready', pid: process.pid });
   // For the supervisor's memory guard, only when a limit is set.
   const limits = options.config.gateway.worker;

@@ -2,7 +2,8 @@ import { cac, type CAC } from 'cac';
 import { CliError, EXIT } from '../cli-error.js';
 import { VERSION } from '../version.js';
 import { describeApiError } from './api-error.js';
-import { loadTargetConfig, resolveTarget, type TargetOptions } from './common.js';
+import { resolveTarget, type TargetOptions } from './common.js';
+import { findToken } from './find-token.js';
 
 interface ClientOptions extends TargetOptions {
   token?: unknown;
@@ -44,7 +45,7 @@ interface JobJson {
 
 const REQUEST_TIMEOUT_MS = 10_000;
 const CONFIG_OPTION = ['--config <path>', 'Config file (default: $XOPC_CONFIG or ~/.xopc/config.json)'] as const;
-const TOKEN_OPTION = ['--token <token>', 'Gateway token (default: $XOPC_GATEWAY_TOKEN or the config file)'] as const;
+const TOKEN_OPTION = ['--token <token>', "Gateway token (default: the running gateway's, asked over its control channel)"] as const;
 
 /** `xopc cron list | add | rm | run | toggle`: manages the running gateway's cron jobs through its API. */
 export function buildCronCli(): CAC {
@@ -148,7 +149,7 @@ async function request(options: ClientOptions, method: string, path: string, bod
   if (lock.state !== 'held' || !lock.info.port) {
     throw new CliError('Gateway is not running. Start it with: xopc gateway', EXIT.NOT_RUNNING);
   }
-  const token = options.token !== undefined ? String(options.token) : loadTargetConfig(target).config.gateway.auth.token;
+  const token = options.token !== undefined ? String(options.token) : (await findToken(target)).token;
   if (!token) throw new CliError('No gateway token: pass --token, set XOPC_GATEWAY_TOKEN, or see `xopc gateway token`');
   const host = lock.info.host === undefined || lock.info.host === '0.0.0.0' || lock.info.host === '::' ? '127.0.0.1' : lock.info.host;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${lock.info.port}${path}`;

@@ -7,7 +7,8 @@ import type { RunOptions } from './run.js';
 import type { InstallOptions, ServiceStartOptions, ServiceStatusOptions } from './service.js';
 import type { StatusOptions } from './status.js';
 import type { StopOptions } from './stop.js';
-import type { TargetOptions } from './common.js';
+import type { TokenOptions } from './token.js';
+import type { UninstallOptions } from './service.js';
 
 const CONFIG_OPTION = ['--config <path>', 'Config file (default: $XOPC_CONFIG or ~/.xopc/config.json)'] as const;
 const TIMEOUT_OPTION = ['--timeout <ms>', 'How long to wait for /health after starting (0: do not wait)', { default: 15000 }] as const;
@@ -39,13 +40,15 @@ export function buildGatewayCli(): CAC {
   cli
     .command('stop', 'Stop the running gateway (SIGTERM, wait, then SIGKILL)')
     .option('--force', 'SIGKILL at once, no graceful drain')
-    .option('--timeout <ms>', 'How long to wait for a graceful stop before SIGKILL (default 5000)')
+    .option('--timeout <ms>', 'How long the gateway may drain requests in flight (default: gateway.drainTimeoutMs); SIGKILL 3 s after')
+    .option('--json', 'Print the result as JSON')
     .option(...CONFIG_OPTION)
     .action(async (options: StopOptions) => (await import('./stop.js')).stopGateway(options));
 
   cli
     .command('restart', 'Restart the gateway (SIGUSR1; --force = kill and start again)')
     .option('--force', 'Kill the gateway and start it again with the same command line')
+    .option('--json', 'Print the result as JSON')
     .option(...CONFIG_OPTION)
     .action(async (options: RestartOptions) => (await import('./restart.js')).restartGateway(options));
 
@@ -58,9 +61,11 @@ export function buildGatewayCli(): CAC {
     .action(async (options: LogsOptions) => (await import('./logs.js')).showLogs(options));
 
   cli
-    .command('token', 'Print the gateway auth token')
+    .command('token', "Print the gateway auth token (the running gateway's, else the config's)")
+    .option('--new', 'Print a newly generated token (stores nothing), e.g. for install --token')
+    .option('--json', 'Print the token and where it came from as JSON')
     .option(...CONFIG_OPTION)
-    .action(async (options: TargetOptions) => (await import('./token.js')).printToken(options));
+    .action(async (options: TokenOptions) => (await import('./token.js')).printToken(options));
 
   cli
     .command('dashboard', 'Print (and open, on a desktop) the control page URL, signed in through its #token= fragment')
@@ -73,13 +78,16 @@ export function buildGatewayCli(): CAC {
     .option('--port <port>', 'Gateway port (default: the config, else 18790)')
     .option('--host <host>', 'Bind address (default: the config, else 0.0.0.0)')
     .option('--token <token>', 'Auth token: stored in the config file (0600), never in the service definition')
+    .option('--replace-token', 'Replace a different token already in the config (clients using it get 401)')
     .option('--runtime <runtime>', 'node: run `node <cli.js>`; binary: run the `xopc` executable on PATH', { default: 'node' })
+    .option('--json', 'Print the result as JSON')
     .option(...CONFIG_OPTION)
     .option(...TIMEOUT_OPTION)
     .action(async (options: InstallOptions) => (await import('./service.js')).install(options));
 
   cli
     .command('service-start', 'Start the installed service through the service manager')
+    .option('--json', 'Print the result as JSON')
     .option(...TIMEOUT_OPTION)
     .action(async (options: ServiceStartOptions) => (await import('./service.js')).serviceStart(options));
 
@@ -91,7 +99,8 @@ export function buildGatewayCli(): CAC {
 
   cli
     .command('uninstall', 'Stop and remove the service (the config and its token are kept)')
-    .action(async () => (await import('./service.js')).uninstall());
+    .option('--json', 'Print the result as JSON')
+    .action(async (options: UninstallOptions) => (await import('./service.js')).uninstall(options));
 
   cli.help();
   cli.version(VERSION);

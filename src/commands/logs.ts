@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { CliError, EXIT } from '../cli-error.js';
 import { loadConfig } from '../config.js';
 import { createPrettyFormatter } from '../log-format.js';
@@ -19,6 +20,8 @@ const DEFAULT_LINES = 50;
 const MAX_LINES = 100_000;
 /** After `--follow` ends, how long the process may take to wind down before it exits regardless. */
 const EXIT_GRACE_MS = 1000;
+/** How often `--follow` looks for a log file that does not exist yet. */
+const FILE_POLL_MS = 250;
 
 /** `xopc gateway logs`: the newest lines of the gateway log, pretty or raw, optionally followed. */
 export async function showLogs(options: LogsOptions): Promise<number> {
@@ -29,7 +32,8 @@ export async function showLogs(options: LogsOptions): Promise<number> {
   const file = resolveLogFile(config.logging, configPath);
   const maxFiles = config.logging.maxFiles;
 
-  if (!existsSync(file) && !existsSync(`${file}.1`)) {
+  const missing = () => !existsSync(file) && !existsSync(`${file}.1`);
+  if (missing() && !options.follow) {
     console.error(`No log file yet at ${file} (the gateway creates it when it starts).`);
     return EXIT.OK;
   }
@@ -42,19 +46,29 @@ export async function showLogs(options: LogsOptions): Promise<number> {
   const stdoutClosed = new Promise<void>((resolve) => process.stdout.once('error', () => resolve()));
 
   if (!options.follow) {
-    for (const line of await readLastLines(file, lines, maxFiles)) print(line);
+    // N lines on the screen: an entry pretty-printed with its stack takes several.
+    const printed = (await readLastLines(file, lines, maxFiles)).filter((line) => line !== '').flatMap((line) => format(line).split('\n'));
+    for (const line of lines === 0 ? [] : printed.slice(-lines)) process.stdout.write(`${line}\n`);
     return EXIT.OK;
   }
-  return follow(file, lines, maxFiles, print, stdoutClosed);
+  return follow(file, lines, maxFiles, print, stdoutClosed, missing);
 }
 
 /** Prints the last `lines` lines, then every new line until SIGINT/SIGTERM/SIGHUP or a closed stdout. */
-async function follow(file: string, lines: number, maxFiles: number, print: (line: string) => void, stdoutClosed: Promise<void>): Promise<number> {
+async function follow(file: string, lines: number, maxFiles: number, print: (line: string) => void, stdoutClosed: Promise<void>, missing: () => boolean): Promise<number> {
   const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
   let onSignal!: () => void;
+  let ended = false;
   const stopped = new Promise<void>((resolve) => (onSignal = () => resolve()));
+  void Promise.race([stopped, stdoutClosed]).then(() => (ended = true));
   for (const signal of signals) process.on(signal, onSignal);
   try {
+    if (missing()) {
+      // Started before the gateway ever ran: wait for the file rather than end at once.
+      console.error(`Waiting for ${file} (the gateway creates it when it starts; Ctrl+C to stop)...`);
+      while (missing() && !ended) await Promise.race([sleep(FILE_POLL_MS), stopped, stdoutClosed]);
+      if (ended) return EXIT.OK;
+    }
     // tail-file (a watcher) only for --follow.
     const { followLog } = await import('../log-follow.js');
     let follower: LogFollower;

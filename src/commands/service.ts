@@ -9,17 +9,25 @@ import { assertServiceValue } from '../service/spec.js';
 import { renderServiceStatus, serviceCommands, type ServiceStatusReport } from '../service/status-view.js';
 import { gatewayUrl, probeHealth, type TargetOptions } from './common.js';
 import { intOption } from './options.js';
+import { createOutput, showProgress, type Output } from './output.js';
 
 export interface InstallOptions extends TargetOptions {
   port?: unknown;
   host?: unknown;
   token?: unknown;
+  replaceToken?: boolean;
   runtime?: unknown;
   timeout?: unknown;
+  json?: boolean;
 }
 
 export interface ServiceStartOptions {
   timeout?: unknown;
+  json?: boolean;
+}
+
+export interface UninstallOptions {
+  json?: boolean;
 }
 
 export interface ServiceStatusOptions extends TargetOptions {
@@ -54,22 +62,24 @@ export async function install(options: InstallOptions): Promise<number> {
     env,
   });
   const manager = createServiceManager(process.platform, deps);
-  if (token !== undefined) storeToken(configPath, token);
+  const out = createOutput(options.json);
+  const tokenStored = token !== undefined && storeToken(configPath, token, Boolean(options.replaceToken), out);
   // The gateway would generate a token at its first start anyway; doing it now means
   // `xopc gateway token` works at once and the service never needs one in its definition.
   const generated = ensureToken(loadConfig(configPath, {}, envWithoutToken)).tokenSource === 'generated';
   const result = await manager.install(spec);
 
-  for (const warning of warnings) console.log(`⚠️  ${warning}`);
-  console.log(`${result.changed ? '✅ Wrote' : '✅ Unchanged:'} ${result.definitionPath}`);
-  if (generated) console.log(`🔑 Generated an auth token in ${configPath} (show it with \`xopc gateway token\`)`);
-  if (result.enabled) console.log('✅ Enabled: starts at login');
+  for (const warning of warnings) out.note(`⚠️  ${warning}`);
+  out.note(`${result.changed ? '✅ Wrote' : '✅ Unchanged:'} ${result.definitionPath}`);
+  if (generated) out.note(`🔑 Generated an auth token in ${configPath} (show it with \`xopc gateway token\`)`);
+  if (result.enabled) out.note('✅ Enabled: starts at login');
+  const fields = { definitionPath: result.definitionPath, changed: result.changed, enabled: result.enabled, tokenGenerated: generated, tokenStored, configPath, warnings };
   if (result.problem) {
-    console.log(`⚠️  Not started: ${result.problem}`);
+    out.done({ ...fields, started: false, serving: false, problem: result.problem }, `⚠️  Not started: ${result.problem}`);
     return EXIT.FAILURE;
   }
-  for (const note of result.notes) console.log(`ℹ️  ${note}`);
-  return reportServing(manager, { host: spec.host, port: spec.port, lockFile: lockPath(configPath) }, timeoutMs);
+  for (const note of result.notes) out.note(`ℹ️  ${note}`);
+  return reportServing(manager, { host: spec.host, port: spec.port, lockFile: lockPath(configPath) }, timeoutMs, out, fields);
 }
 
 /** `xopc gateway service-start`: starts the installed service and waits for /health. */
@@ -82,7 +92,7 @@ export async function serviceStart(options: ServiceStartOptions): Promise<number
   if (started.problem) throw new CliError(started.problem);
   const view = serviceView(before.definition, undefined);
   const { host, port } = endpoint(before.definition?.args ?? [], view);
-  return reportServing(manager, { host, port, lockFile: lockPath(view.configPath, view.env) }, timeoutMs);
+  return reportServing(manager, { host, port, lockFile: lockPath(view.configPath, view.env) }, timeoutMs, createOutput(options.json), { definitionPath: before.definitionPath });
 }
 
 /** `xopc gateway service-status`: the installed service as the manager and the lock see it. */
@@ -126,16 +136,18 @@ export async function serviceStatus(options: ServiceStatusOptions): Promise<numb
 }
 
 /** `xopc gateway uninstall`: stops the service and removes what `install` created. */
-export async function uninstall(): Promise<number> {
+export async function uninstall(options: UninstallOptions = {}): Promise<number> {
   const manager = createServiceManager(process.platform, defaultManagerDeps());
   const result = await manager.uninstall();
-  for (const path of result.removed) console.log(`🗑️  Removed ${path}`);
-  for (const note of result.notes) console.log(`ℹ️  ${note}`);
+  const out = createOutput(options.json);
+  for (const path of result.removed) out.note(`🗑️  Removed ${path}`);
+  for (const note of result.notes) out.note(`ℹ️  ${note}`);
+  const fields = { uninstalled: result.problem === null && result.removed.length > 0, removed: result.removed, problem: result.problem };
   if (result.problem) {
-    console.log(`⚠️  ${result.removed.length > 0 ? 'Files removed, but the service manager was not told (a gateway it runs keeps running): ' : ''}${result.problem}`);
+    out.done(fields, `⚠️  ${result.removed.length > 0 ? 'Files removed, but the service manager was not told (a gateway it runs keeps running): ' : ''}${result.problem}`);
     return EXIT.FAILURE;
   }
-  if (result.removed.length > 0) console.log('✅ Service uninstalled (the config and its token are kept)');
+  out.done(fields, result.removed.length > 0 ? '✅ Service uninstalled (the config and its token are kept)' : []);
   return EXIT.OK;
 }
 
@@ -147,12 +159,26 @@ interface ServingTarget {
 }
 
 /** Waits (bounded) for /health after a start, then says whether the service's gateway serves. */
-async function reportServing(manager: ServiceManager, target: ServingTarget, timeoutMs: number): Promise<number> {
+async function reportServing(manager: ServiceManager, target: ServingTarget, timeoutMs: number, out: Output, fields: Record<string, unknown>): Promise<number> {
   const url = gatewayUrl(target.host, target.port);
   if (timeoutMs === 0) {
-    console.log(`✅ Started (not waiting for ${url}/health)`);
+    out.done({ ...fields, started: true, serving: null, url }, `✅ Started (not waiting for ${url}/health)`);
     return EXIT.OK;
   }
+  const endProgress = showProgress(`waiting for ${url}/health`);
+  const serving = await waitServing(manager, target, timeoutMs).finally(endProgress);
+  if (!serving) {
+    const status = await manager.status();
+    const state = status.detail ?? status.state;
+    throw new CliError(`The service was started but ${url}/health did not answer within ${timeoutMs} ms (service: ${state}). Logs: ${manager.nativeCommands().logs}`);
+  }
+  out.done({ ...fields, started: true, serving: true, url }, `✅ Started: ${url}`);
+  return EXIT.OK;
+}
+
+/** True once the service's own gateway answers /health; false when the time is up. */
+async function waitServing(manager: ServiceManager, target: ServingTarget, timeoutMs: number): Promise<boolean> {
+  const url = gatewayUrl(target.host, target.port);
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await probeHealth(target.host, target.port, 1000)) {
@@ -164,14 +190,11 @@ async function reportServing(manager: ServiceManager, target: ServingTarget, tim
       if (status.pid && holder && status.pid !== holder) {
         throw new CliError(`${url} answers, but from a gateway the service did not start (pid ${holder}); the service (pid ${status.pid}) cannot take the lock. Stop the other one with \`xopc gateway stop\`, then run \`xopc gateway service-start\`.`);
       }
-      console.log(`✅ Started: ${url}`);
-      return EXIT.OK;
+      return true;
     }
     await sleep(250);
   }
-  const status = await manager.status();
-  const state = status.detail ?? status.state;
-  throw new CliError(`The service was started but ${url}/health did not answer within ${timeoutMs} ms (service: ${state}). Logs: ${manager.nativeCommands().logs}`);
+  return false;
 }
 
 /**
@@ -228,16 +251,29 @@ function tokenOption(value: unknown): string {
   if (typeof value === 'number') throw new CliError('--token must not be only digits (it cannot be passed through the command line intact); put it in the config file as gateway.auth.token', EXIT.USAGE);
   const token = stringOption('token', value);
   assertServiceValue('--token', token);
-  if (token.length < 16) throw new CliError('--token must be at least 16 characters', EXIT.USAGE);
+  if (token.length < 16) {
+    throw new CliError(`--token must be at least 16 characters (this one has ${token.length}): it opens the whole API, and the agent acting for you, to whoever has it, and a short one can be guessed; generate one with \`xopc gateway token --new\``, EXIT.USAGE);
+  }
   return token;
 }
 
-/** Puts the token into the config file (atomic, 0600): the service reads it from there at every start. */
-function storeToken(configPath: string, token: string): void {
+/**
+ * Puts the token into the config file (atomic, 0600): the service reads it from there at
+ * every start. A different token already there is what a running gateway and its clients
+ * use: it is only replaced with `--replace-token`. Returns whether it wrote.
+ */
+function storeToken(configPath: string, token: string, replace: boolean, out: Output): boolean {
   const current = loadConfig(configPath, {}, {});
-  if (current.raw.gateway && (current.raw.gateway as { auth?: { token?: unknown } }).auth?.token === token) return;
+  const existing = (current.raw.gateway as { auth?: { token?: unknown } } | undefined)?.auth?.token;
+  if (existing === token) return false;
+  if (typeof existing === 'string' && existing !== '' && !replace) {
+    const lock = readLock(lockPath(configPath));
+    const user = lock.state === 'held' ? `the running gateway (pid ${lock.info.pid}) and its clients use` : 'the gateway and its clients use';
+    throw new CliError(`${configPath} already has a different gateway.auth.token, which ${user}. Leave out --token to keep it, or add --replace-token to replace it (clients with the old token then get 401).`, EXIT.USAGE);
+  }
   const raw = structuredClone(current.raw) as { gateway?: { auth?: { token?: string } } };
   raw.gateway = { ...raw.gateway, auth: { ...raw.gateway?.auth, token } };
   writeConfigFile(configPath, raw as Record<string, unknown>);
-  console.log(`🔑 Stored the token in ${configPath}`);
+  out.note(`🔑 ${existing ? 'Replaced' : 'Stored'} the token in ${configPath}`);
+  return true;
 }

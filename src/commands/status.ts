@@ -1,7 +1,8 @@
 import { maskToken } from '../config.js';
 import { EXIT } from '../cli-error.js';
 import { findGatewayBehindUnreadableLock } from './unreadable-lock.js';
-import { gatewayUrl, loadTargetConfig, probeHealth, resolveTarget, type TargetOptions } from './common.js';
+import { gatewayUrl, probeHealth, resolveTarget, type TargetOptions } from './common.js';
+import { findToken } from './find-token.js';
 
 export interface StatusOptions extends TargetOptions {
   json?: boolean;
@@ -49,7 +50,7 @@ export async function showStatus(options: StatusOptions): Promise<number> {
   const health = port ? await probeHealth(host, port) : null;
   let token: string | null = null;
   try {
-    token = loadTargetConfig(target).config.gateway.auth.token;
+    token = (await findToken(target)).token;
   } catch {
     /* a broken config must not hide the status */
   }

@@ -1,3 +1,4 @@
+import { loadConfig } from '../config.js';
 import { readLock, removeStaleLock, removeUnreadableLock } from '../lock.js';
 import { isRunning, signal, waitForExit } from '../proc.js';
 import { CliError, EXIT } from '../cli-error.js';
@@ -5,46 +6,66 @@ import { resolveTarget, type Target, type TargetOptions } from './common.js';
 import { findGatewayBehindUnreadableLock } from './unreadable-lock.js';
 import { intOption } from './options.js';
 import { deliver } from './deliver.js';
+import { createOutput, withProgress, type Output } from './output.js';
 
 export interface StopOptions extends TargetOptions {
   force?: boolean;
   timeout?: string | number;
+  json?: boolean;
 }
 
-const DEFAULT_TIMEOUT_MS = 5000;
+// After the drain bound: the worker's kill grace (1 s), releasing the lock, exiting.
+const EXIT_GRACE_MS = 3000;
+const MAX_DRAIN_MS = 600_000;
 
-/** `xopc gateway stop`: SIGTERM and wait (default 5 s), then SIGKILL; `--force` kills at once. */
+/**
+ * `xopc gateway stop`: the gateway drains (for `--timeout` ms, passed to it over its control
+ * channel, else its gateway.drainTimeoutMs) and exits; SIGKILL if it has not exited a few
+ * seconds after that bound. `--force` kills at once.
+ */
 export async function stopGateway(options: StopOptions): Promise<number> {
-  const timeoutMs = intOption('timeout', options.timeout, 0, 3_600_000) ?? DEFAULT_TIMEOUT_MS;
+  const requestedMs = intOption('timeout', options.timeout, 0, MAX_DRAIN_MS);
+  const out = createOutput(options.json);
   const target = resolveTarget(options);
   const { lock } = target;
   if (lock.state === 'free') {
-    console.log('Gateway is not running.');
+    out.done({ stopped: false, running: false, pid: null }, 'Gateway is not running.');
     return EXIT.OK;
   }
   if (lock.state === 'stale') {
     removeStaleLock(target.lockPath);
-    console.log(`Gateway is not running (removed a stale lock: ${lock.reason}).`);
+    out.done({ stopped: false, running: false, pid: lock.info?.pid ?? null, staleLockRemoved: lock.reason }, `Gateway is not running (removed a stale lock: ${lock.reason}).`);
     return EXIT.OK;
   }
-  if (lock.state === 'unreadable') return stopBehindUnreadableLock(target, lock, options, timeoutMs);
+  if (lock.state === 'unreadable') return stopBehindUnreadableLock(target, lock, options, (requestedMs ?? configuredDrain(target)) + EXIT_GRACE_MS);
   const { pid, workerPid } = lock.info;
+  const drainMs = requestedMs ?? configuredDrain(target);
+  const waitMs = drainMs + EXIT_GRACE_MS;
   const service = (lock.info as { service?: string | null }).service ?? null;
-  if (service && !options.force && (await stopThroughManager(service, pid, timeoutMs))) return EXIT.OK;
-  if (service) console.log(`⚠️  This gateway runs under a service manager (${service}), which may start it again; stop it with the manager's own command.`);
+  if (service && !options.force) {
+    const manager = await stopThroughManager(service, pid, waitMs, out);
+    if (manager) {
+      out.done({ stopped: true, pid, workerPid: workerPid ?? null, how: 'service-manager', manager: manager.kind, service: manager.serviceName }, `✅ Gateway stopped through ${manager.kind} (service ${manager.serviceName}, pid ${pid}).`);
+      return EXIT.OK;
+    }
+  }
+  if (service) out.note(`⚠️  This gateway runs under a service manager (${service}), which may start it again; stop it with the manager's own command.`);
   const started = Date.now();
   if (options.force) {
     signal(pid, 'SIGKILL');
     if (workerPid) signal(workerPid, 'SIGKILL');
+  } else if (requestedMs !== undefined && lock.info.control) {
+    // Only the control channel carries a drain bound; a signal means "your configured one".
+    await deliver(target, lock.info, 'stop', 'control', requestedMs);
   } else {
+    if (requestedMs !== undefined) out.note(`⚠️  This gateway has no control channel (an older version): it drains for its own gateway.drainTimeoutMs, not ${requestedMs} ms.`);
     await deliver(target, lock.info, 'stop');
   }
-  let graceful = await waitForExit(pid, options.force ? 2000 : timeoutMs);
+  let graceful = await withProgress(`waiting for the gateway (pid ${pid}) to finish its requests and exit`, () => waitForExit(pid, options.force ? 2000 : waitMs));
   if (!graceful) {
-    console.log(`Gateway (pid ${pid}) did not stop within ${timeoutMs} ms: sending SIGKILL.`);
+    out.note(`Gateway (pid ${pid}) did not stop within ${waitMs} ms: sending SIGKILL.`);
     signal(pid, 'SIGKILL');
     if (workerPid) signal(workerPid, 'SIGKILL');
-    graceful = false;
     if (!(await waitForExit(pid, 2000))) throw new CliError(`Gateway (pid ${pid}) is still running after SIGKILL.`);
   }
   // A worker whose supervisor died exits by itself within a second; make sure.
@@ -52,8 +73,18 @@ export async function stopGateway(options: StopOptions): Promise<number> {
   // After SIGKILL nobody removed the lock: it is stale now, clear it.
   if (!graceful || options.force) removeStaleLock(target.lockPath);
   const ms = Date.now() - started;
-  console.log(options.force ? `✅ Gateway killed (pid ${pid}).` : graceful ? `✅ Gateway stopped (pid ${pid}, ${ms} ms).` : `✅ Gateway killed after the timeout (pid ${pid}).`);
+  const how = options.force ? 'killed' : graceful ? 'drained' : 'killed-after-timeout';
+  const text = options.force ? `✅ Gateway killed (pid ${pid}).` : graceful ? `✅ Gateway stopped (pid ${pid}, ${ms} ms).` : `✅ Gateway killed after the timeout (pid ${pid}).`;
+  out.done({ stopped: true, pid, workerPid: workerPid ?? null, how, ms, drainMs: options.force ? 0 : drainMs }, text);
   return EXIT.OK;
+}
+
+function configuredDrain(target: Target): number {
+  try {
+    return loadConfig(target.configPath).config.gateway.drainTimeoutMs;
+  } catch {
+    return 5000;
+  }
 }
 
 /**
@@ -88,22 +119,21 @@ async function stopBehindUnreadableLock(target: Target, lock: { reason: string; 
  * A gateway under our installed systemd/launchd/Task Scheduler service is stopped through
  * the manager: a plain SIGTERM would be undone by Restart=always / KeepAlive.
  */
-async function stopThroughManager(service: string, pid: number, timeoutMs: number): Promise<boolean> {
+async function stopThroughManager(service: string, pid: number, timeoutMs: number, out: Output): Promise<{ kind: string; serviceName: string } | null> {
   // Task Scheduler does not restart a clean exit: there the drained stop by control channel is right.
-  if (service !== 'systemd' && service !== 'launchd') return false;
+  if (service !== 'systemd' && service !== 'launchd') return null;
   const { createServiceManager, defaultManagerDeps } = await import('../service/index.js');
   let manager;
   try {
     manager = createServiceManager(process.platform, defaultManagerDeps());
   } catch {
-    return false;
+    return null;
   }
   const result = await manager.stop();
   if (!result.ok) {
-    console.log(`⚠️  Could not stop the ${manager.serviceName} service through ${manager.kind}: ${result.problem}`);
-    return false;
+    out.note(`⚠️  Could not stop the ${manager.serviceName} service through ${manager.kind}: ${result.problem}`);
+    return null;
   }
-  if (!(await waitForExit(pid, timeoutMs + 2000))) return false;
-  console.log(`✅ Gateway stopped through ${manager.kind} (service ${manager.serviceName}, pid ${pid}).`);
-  return true;
+  if (!(await waitForExit(pid, timeoutMs))) return null;
+  return { kind: manager.kind, serviceName: manager.serviceName };
 }

@@ -1,10 +1,30 @@
-import { CliError } from '../cli-error.js';
-import { loadTargetConfig, resolveTarget, type TargetOptions } from './common.js';
+import { randomBytes } from 'node:crypto';
+import { CliError, EXIT } from '../cli-error.js';
+import { resolveTarget, type TargetOptions } from './common.js';
+import { findToken } from './find-token.js';
 
-/** `xopc gateway token`: prints the gateway's auth token (the only place it is shown in full). */
-export function printToken(options: TargetOptions): void {
-  const { config } = loadTargetConfig(resolveTarget(options));
-  const token = config.gateway.auth.token;
-  if (!token) throw new CliError('No token yet: start the gateway once (it generates one) or set gateway.auth.token / XOPC_GATEWAY_TOKEN.');
-  console.log(token);
+export interface TokenOptions extends TargetOptions {
+  new?: boolean;
+  json?: boolean;
+}
+
+/** A new token as the gateway generates one: 32 random bytes, base64url (43 characters). */
+export function generateToken(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+/**
+ * `xopc gateway token`: prints the token the running gateway uses (else the config's), the
+ * only place it is shown in full. `--new` prints a fresh one and stores nothing.
+ */
+export async function printToken(options: TokenOptions): Promise<number> {
+  if (options.new) {
+    const token = generateToken();
+    console.log(options.json ? JSON.stringify({ token, source: 'new' }, null, 2) : token);
+    return EXIT.OK;
+  }
+  const { token, source } = await findToken(resolveTarget(options));
+  if (!token) throw new CliError('No token yet: start the gateway once (it generates one) or set gateway.auth.token / XOPC_GATEWAY_TOKEN (`xopc gateway token --new` makes one).');
+  console.log(options.json ? JSON.stringify({ token, source }, null, 2) : token);
+  return EXIT.OK;
 }

@@ -19,7 +19,9 @@ export function explainSystemctl(args: string[], result: ToolResult, username: s
   const call = describeCall('systemctl', args);
   if (result.failure === 'not-found') return 'systemctl was not found: this system does not run systemd, so the unit cannot be enabled or started here.';
   if (result.failure === 'timeout') return `\`${call}\` did not answer in time; is the systemd user manager hung? Try \`systemctl --user status\`.`;
-  const reason = firstLine(result.stderr) || firstLine(result.stdout) || `exit code ${result.code}`;
+  // systemctl reports what it did ("Removed ...", "Created symlink ...") on stderr too, before
+  // the line that says what failed: that line is the reason, not the progress lines.
+  const reason = firstLine(withoutProgress(result.stderr)) || firstLine(withoutProgress(result.stdout)) || `exit code ${result.code}`;
   if (/has not been booted with systemd|systemd as init system/i.test(reason)) {
     return `systemd is not running on this machine (${reason}); the unit is in place for a system that boots with systemd.`;
   }
@@ -27,6 +29,12 @@ export function explainSystemctl(args: string[], result: ToolResult, username: s
     return `The systemd user manager is not reachable (${reason}): run this from a login session of ${username} (not sudo/su), or enable lingering with \`sudo loginctl enable-linger ${username}\` and log in again.`;
   }
   return `\`${call}\` failed: ${reason}`;
+}
+
+const PROGRESS_LINE = /^\s*(Removed|Created symlink|Unlinked|Synchronizing state|Executing)\b/;
+
+function withoutProgress(text: string): string {
+  return text.split(/\r?\n/).filter((line) => !PROGRESS_LINE.test(line)).join('\n');
 }
 
 /** The systemd user-unit manager (Linux). `XOPC_SYSTEMCTL` replaces the systemctl binary, for tests only. */
