@@ -51,6 +51,20 @@ const gatewaySchema = v.pipe(v.looseObject({
   maxPendingMessages: v.optional(int(1, 100_000), 64),
   bodyLimit: v.optional(v.union([v.pipe(v.string(), v.regex(/^\d+(\.\d+)?\s*(b|kb|mb|gb)?$/i, 'must be a size such as "1mb"')), int(1)], 'must be a size such as "1mb" or a number of bytes'), '1mb'),
   cors: v.optional(v.looseObject({ origins: v.optional(v.array(nonEmptyString), []) }), {}),
+  worker: v.optional(v.looseObject({
+    /** Replace the worker (zero-downtime swap) once its RSS stays above this many MB. */
+    maxRssMb: v.optional(v.nullable(int(32, 1_000_000)), null),
+    /** Replace the worker once it has run this long (hours, fractions allowed). */
+    maxAgeHours: v.optional(v.nullable(v.pipe(v.number(), v.minValue(0.0001))), null),
+    /** How often the worker reports its RSS when a limit is set. */
+    memoryCheckMs: v.optional(int(100, 3_600_000), 5000),
+  }), {}),
+  metrics: v.optional(v.looseObject({
+    /** false: GET /metrics is not served and nothing is recorded. */
+    enabled: v.optional(v.boolean(), true),
+    /** true: GET /metrics needs no token (a scraper on a trusted network). */
+    public: v.optional(v.boolean(), false),
+  }), {}),
 }),
   v.forward(v.check((gateway) => gateway.headersTimeoutMs <= gateway.requestTimeoutMs, 'must not be longer than gateway.requestTimeoutMs (the headers are part of the request)'), ['headersTimeoutMs']),
 );

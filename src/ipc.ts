@@ -1,4 +1,5 @@
 import type { Config } from './config.js';
+import type { ProcessStats } from './process-stats.js';
 
 /**
  * The one message vocabulary between the supervisor and its worker, and between an
@@ -18,7 +19,22 @@ export type SupervisorToWorker =
    * restart, idle keep-alive connections are kept until their keep-alive timeout (clients
    * stop using them just before it), since another worker takes over.
    */
-  | { cmd: 'drain'; timeoutMs: number; forRestart?: boolean };
+  | { cmd: 'drain'; timeoutMs: number; forRestart?: boolean }
+  /** The supervisor's own numbers and counters, for the worker's /metrics (the supervisor loads no metrics library). */
+  | { cmd: 'supervisor-stats'; stats: SupervisorStats };
+
+/** What the supervisor reports about itself and its workers; counters count since this supervisor started. */
+export interface SupervisorStats {
+  process: ProcessStats;
+  /** In-process restarts completed (a respawn restart starts a new supervisor, whose counters start at 0). */
+  restarts: number;
+  /** Workers that exited without being asked to. */
+  workerCrashes: number;
+  /** Workers replaced by the memory guard, by reason. */
+  recycles: { memory: number; age: number };
+  /** Crash policy: crashes within its window (it gives up at `giveUpAt`) and the delay the next crash would get. */
+  crashPolicy: { recentCrashes: number; giveUpAt: number; nextDelayMs: number };
+}
 
 /** Sent by a worker to its supervisor. */
 export type WorkerToSupervisor =
@@ -36,7 +52,9 @@ export type WorkerToSupervisor =
   /** Started draining (stopped accepting). */
   | { cmd: 'draining'; inFlight: number }
   /** Start-up failed in a way a respawn cannot fix (bad config, listen error). */
-  | { cmd: 'fatal'; message: string };
+  | { cmd: 'fatal'; message: string }
+  /** Its resident memory, every `gateway.worker.memoryCheckMs` when a memory or age limit is set. */
+  | { cmd: 'memory'; rssBytes: number };
 
 /** Between an old supervisor and the new one it spawned for a respawn restart. */
 export type HandoverMessage =

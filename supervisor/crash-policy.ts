@@ -12,6 +12,8 @@ export interface CrashPolicy {
   onCrash(now?: number): number | null;
   /** Records that a worker became ready at `now`. */
   onReady(now?: number): void;
+  /** For metrics: crashes within the window, the count that gives up, and the delay the next crash would get. */
+  state(now?: number): { recentCrashes: number; giveUpAt: number; nextDelayMs: number };
 }
 
 export function createCrashPolicy(): CrashPolicy {
@@ -30,6 +32,12 @@ export function createCrashPolicy(): CrashPolicy {
     },
     onReady(now = Date.now()) {
       readyAt = now;
+    },
+    state(now = Date.now()) {
+      const recentCrashes = crashes.filter((t) => now - t < GIVE_UP_WINDOW_MS).length;
+      const healthy = readyAt !== null && now - readyAt >= HEALTHY_AFTER_MS;
+      const next = healthy ? 0 : consecutive;
+      return { recentCrashes, giveUpAt: GIVE_UP_CRASHES, nextDelayMs: Math.min(BASE_DELAY_MS * 2 ** next, MAX_DELAY_MS) };
     },
   };
 }

@@ -19,6 +19,8 @@ import { createLogSink } from './log-sink.js';
 import { isSupervised, restartAllowed, restartMode, serviceManagerName } from './restart-mode.js';
 import { bindSocket, describeFatal, removeLegacyPidFile, takeLock } from './startup.js';
 import { startControlServer, type ControlServer } from './control-server.js';
+import { createStatsReporter } from './stats-reporter.js';
+import { createMemoryGuard } from './memory-guard.js';
 import { controlPath } from '../src/control.js';
 import { spawnWorker, type WorkerExit, type WorkerProcess } from './worker-process.js';
 
@@ -174,6 +176,11 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
   const crashPolicy = createCrashPolicy();
   let current: WorkerProcess | null = null;
   const live = new Set<WorkerProcess>();
+  const stats = createStatsReporter(crashPolicy, () => live);
+  const guard = createMemoryGuard(() => {
+    const { maxRssMb, maxAgeHours } = workerConfig.gateway.worker;
+    return { maxRssBytes: maxRssMb === null ? null : maxRssMb * 1024 * 1024, maxAgeMs: maxAgeHours === null ? null : maxAgeHours * 3_600_000 };
+  });
   let respawnTimer: NodeJS.Timeout | null = null;
   let finish: (code: number) => void = () => {};
   const finished = new Promise<number>((resolve) => (finish = resolve));
@@ -185,8 +192,11 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
       logger,
     );
     live.add(worker);
+    guard.started(worker.pid);
+    worker.on('memory', (message) => onMemoryReport(worker, message.rssBytes));
     void worker.exited.then((exit) => {
       live.delete(worker);
+      guard.exited(worker.pid);
       onWorkerExit(worker, exit);
     });
     logger.info({ workerPid: worker.pid, background }, 'worker started');
@@ -200,6 +210,7 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
     }
     current = null;
     updateLock({ workerPid: null });
+    stats.countCrash();
     if (exit.fatal) {
       logger.fatal({ workerPid: worker.pid, reason: exit.fatal }, 'worker cannot start: giving up');
       if (terminal) process.stderr.write(`❌ ${describeFatal(exit.fatal, socket.port)}\n`);
@@ -227,6 +238,30 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
     }, delay);
   }
 
+  /** The memory guard: a worker above gateway.worker.maxRssMb (or past maxAgeHours) is swapped like an in-process restart. */
+  function onMemoryReport(worker: WorkerProcess, rssBytes: number): void {
+    // Not while a respawned supervisor is still taking over: the old one's worker may still run the background services.
+    if (worker !== current || phase !== 'running' || !ownsLock || !ownsBackground) return;
+    const verdict = guard.report(worker.pid, rssBytes);
+    if (verdict.action === 'over-at-start') {
+      logger.warn({ workerPid: worker.pid }, `a fresh worker is already over the memory limit (${verdict.detail}): the limit is too low for this gateway; not replacing it`);
+      return;
+    }
+    if (verdict.action !== 'recycle') return;
+    logger.warn({ workerPid: worker.pid, reason: verdict.reason }, `replacing the worker: ${verdict.detail}`);
+    stats.countRecycle(verdict.reason);
+    phase = 'restarting';
+    void restartInProcess()
+      .catch((err) => logger.error({ err }, 'replacing the worker failed; it keeps serving'))
+      .then(() => {
+        if (phase === 'restarting') phase = 'running';
+        if (restartQueued && phase === 'running') {
+          restartQueued = false;
+          onRestart();
+        }
+      });
+  }
+
   // Whether this supervisor's worker may run background services now (a handover
   // child waits for the old supervisor to say its worker stopped them).
   let ownsBackground = handoverFrom === null;
@@ -243,6 +278,7 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
       return false;
     }
     crashPolicy.onReady();
+    stats.sendTo(worker);
     return true;
   }
 
@@ -315,6 +351,8 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
     }
     next.send({ cmd: 'start-background' });
     updateLock({ workerPid: next.pid });
+    stats.countRestart();
+    stats.sendTo(next);
     logger.info({ workerPid: next.pid }, 'restart done: new worker serving');
     // The old worker drains on its own time; the next restart need not wait for it.
     if (old) void old.drain(drainMs, { forRestart: true });
@@ -428,6 +466,7 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
   if (ownsLock) await openControl();
 
   const code = await finished;
+  stats.stop();
   sink.close();
   socket.close();
   return code;

@@ -27,6 +27,8 @@ export interface WorkerProcess {
   /** SIGKILL now; deliberate unless told otherwise (a worker hung in start-up counts as a crash). */
   kill(options?: { deliberate?: boolean }): Promise<WorkerExit>;
   readonly exited: Promise<WorkerExit>;
+  /** Every message of this kind the worker sends from now on. */
+  on<K extends WorkerToSupervisor['cmd']>(cmd: K, handler: (message: Extract<WorkerToSupervisor, { cmd: K }>) => void): void;
 }
 
 // The worker script beside this file in dist/. XOPC_WORKER_SCRIPT replaces it for tests
@@ -123,5 +125,11 @@ export function spawnWorker(options: WorkerOptions, sink: LogSink, logger: Logge
     return exit;
   }
 
-  return { pid, state: () => state, send, waitFor, drain, kill, exited };
+  function on<K extends WorkerToSupervisor['cmd']>(cmd: K, handler: (message: Extract<WorkerToSupervisor, { cmd: K }>) => void): void {
+    child.on('message', (message: unknown) => {
+      if (isMessage<WorkerToSupervisor>(message) && message.cmd === cmd) handler(message as Extract<WorkerToSupervisor, { cmd: K }>);
+    });
+  }
+
+  return { pid, state: () => state, send, waitFor, drain, kill, exited, on };
 }

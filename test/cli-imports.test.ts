@@ -33,7 +33,7 @@ async function importsOf(home: string, args: string[], untilOutput?: RegExp): Pr
 
 const packagesIn = (urls: string[]) => [...new Set(urls.flatMap((url) => /\/node_modules\/((@[^/]+\/)?[^/]+)\//.exec(url)?.[1] ?? []))];
 /** Packages that belong to the worker or to other commands: a supervisor or a `logs` run that loads one pays for it. */
-const HEAVY = ['@valibot/to-json-schema', 'koa', '@koa/router', 'koa-bodyparser', 'grammy', 'croner', '@mariozechner/pi-ai', 'tail-file'];
+const HEAVY = ['@valibot/to-json-schema', 'koa', '@koa/router', 'koa-bodyparser', 'grammy', 'croner', '@mariozechner/pi-ai', 'tail-file', 'prom-client'];
 const ours = (urls: string[], folder: string) => urls.filter((url) => url.includes(`/dist/${folder}/`));
 
 test('`xopc gateway logs` loads neither the supervisor, the service managers, the log follower nor any package but cac and the config validator', async (t) => {

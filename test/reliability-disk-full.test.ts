@@ -90,6 +90,11 @@ test(`disk full ${ROUNDS} times under load: 503 STORAGE_UNAVAILABLE, degraded he
         assert.match(health.reason!, /ENOSPC/);
         return true;
       }, 20_000, 'GET /health to say degraded');
+      // Readiness says so too, naming the storage check, so a load balancer sends traffic elsewhere.
+      const readyz = await fetch(gateway.url('/readyz'));
+      const ready = (await readyz.json()) as { checks: Record<string, string> };
+      if (readyz.status === 503) assert.match(ready.checks.storage ?? '', /ENOSPC|cannot write/);
+      else assert.equal(((await (await fetch(gateway.url('/health'))).json()) as { status: string }).status, 'healthy', 'ready while degraded');
       degradedSeen++;
       await sleep(800);
       rmSync(filler);

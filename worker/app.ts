@@ -14,6 +14,10 @@ import { createUiStatic } from './http/ui-static.js';
 import { createHealthRouter } from './routes/health.js';
 import { createLogsRouter } from './routes/logs.js';
 import type { StorageHealth } from './storage/storage-health.js';
+import { createMetricsRouter } from './routes/metrics.js';
+import { createReadyzRouter } from './routes/readyz.js';
+import { NO_METRICS, type Metrics } from './metrics/metrics.js';
+import { createReadiness, type Readiness } from './readiness.js';
 
 export interface AppOptions {
   config: Config;
@@ -28,6 +32,10 @@ export interface AppOptions {
   storage?: StorageHealth;
   /** Failed-auth lockout numbers; tests shrink them. Defaults: 10 in 60 s, 5 min lockout. */
   authLimits?: AuthFailureLimiterOptions;
+  /** What GET /metrics serves and request timings go to; default: records nothing, no /metrics. */
+  metrics?: Metrics;
+  /** The checks behind GET /readyz; default: none (always ready). */
+  readiness?: Readiness;
   /** Aborted when the worker starts draining: open-ended streams (the live log) end then. */
   draining?: AbortSignal;
   /** The folder the web page is served from (default: dist/ui). */
@@ -59,19 +67,31 @@ export function createApp(options: AppOptions): Koa {
   ];
   const health = createHealthRouter({ startedAt: options.startedAt ?? Date.now(), storage: options.storage });
   const jsonBody = createJsonBody({ limit: config.gateway.bodyLimit });
+  const metrics = options.metrics ?? NO_METRICS;
+  const metricsOpen = config.gateway.metrics.public;
+  const readyz = createReadyzRouter(options.readiness ?? createReadiness());
+  const metricsRoutes = metrics.enabled ? createMetricsRouter(metrics, { open: metricsOpen }) : null;
 
   app.use(createErrorMiddleware({ onStorageFault: (err) => options.storage?.report(err) }));
   app.use(createClientAddress(createProxyTrust(config.gateway.trustedProxies)));
-  app.use(warmUpAfterFirstRequest(() => [jsonBody.preload(), ...routers.map((router) => router.preload?.())]));
-  app.use(createRequestLog(logger));
+  app.use(warmUpAfterFirstRequest(() => [jsonBody.preload(), metrics.preload(), ...routers.map((router) => router.preload?.())]));
+  app.use(createRequestLog(logger, metrics.enabled ? (ctx, status, seconds) => metrics.httpRequest(ctx.method, routeTemplate(ctx), status, seconds) : undefined));
   app.use(createCors({ origins: config.gateway.cors.origins }));
   app.use(health.routes());
+  app.use(readyz.routes());
   app.use(createUiStatic({ root: options.uiRoot }));
-  app.use(createBearerAuth({ token: config.gateway.auth.token, limiter: createAuthFailureLimiter(options.authLimits), lockoutLoopback: config.gateway.auth.lockoutLoopback, logger }));
+  app.use(createBearerAuth({ token: config.gateway.auth.token, limiter: createAuthFailureLimiter(options.authLimits), lockoutLoopback: config.gateway.auth.lockoutLoopback, logger, alsoProtected: metrics.enabled && !metricsOpen ? ['/metrics'] : [] }));
+  if (metricsRoutes) app.use(metricsRoutes.routes());
   app.use(jsonBody.middleware);
   for (const router of routers) app.use(router.routes());
   app.use(createNotFound());
   return app;
+}
+
+/** The template of the route that answered (`/api/sessions/:key`), never the raw path: a label value per URL would grow without bound. */
+function routeTemplate(ctx: Koa.Context): string {
+  const matched = (ctx as { _matchedRoute?: string | RegExp })._matchedRoute;
+  return typeof matched === 'string' ? matched : 'unmatched';
 }
 
 /**

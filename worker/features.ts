@@ -10,6 +10,8 @@ import { createChannelFeature } from './channels/channel-feature.js';
 import type { ChannelRegistry } from './channels/types.js';
 import { createCronFeature } from './cron/cron-feature.js';
 import { lazyRoutes, type Routes } from './http/lazy-routes.js';
+import { NO_METRICS, type Metrics } from './metrics/metrics.js';
+import type { Readiness } from './readiness.js';
 import { createKeyedQueue } from './sessions/session-queue.js';
 import { createSessionService, type SessionService } from './sessions/session-service.js';
 import { createSessionStore, type SessionStore } from './sessions/session-store.js';
@@ -21,6 +23,10 @@ export interface FeatureContext {
   logger: Logger;
   /** The state dir (`XOPC_HOME` or ~/.xopc). */
   stateDir: string;
+  /** Where features record what GET /metrics shows; default: nothing is recorded. */
+  metrics?: Metrics;
+  /** Where features register what GET /readyz checks. */
+  readiness?: Readiness;
 }
 
 /**
@@ -51,24 +57,29 @@ export interface Features {
 /** Builds the worker's features. Each feature issue adds its part here. */
 export async function createFeatures(context: FeatureContext): Promise<Features> {
   const { config, logger, stateDir } = context;
+  const metrics = context.metrics ?? NO_METRICS;
   logAgents(config, logger);
 
   // One queue for the whole worker: agent turns and session deletes of one session run in order.
   const queue = createKeyedQueue();
   const storage = createStorageHealth({ stateDir, logger });
+  context.readiness?.register('storage', () => {
+    const state = storage.state();
+    return state.ok ? null : state.reason;
+  });
   const store = createSessionStore({ dir: join(stateDir, 'sessions'), logger: logger.child({ component: 'sessions' }) });
   const tools = createToolRegistry();
   tools.register(createCurrentTimeTool());
-  const agent = createAgentService({ config, logger, store, queue, tools });
+  const agent = createAgentService({ config, logger, store, queue, tools, metrics });
   const sessions = createSessionService({ config, store, queue });
 
   // --- channels and messages (issue 4): registry, /api/message, /api/webhook/:channel, send tool ---
-  const channelFeature = await createChannelFeature({ config, logger, stateDir, store, queue, agent, tools, storage });
+  const channelFeature = await createChannelFeature({ config, logger, stateDir, store, queue, agent, tools, storage, metrics });
   const { channels } = channelFeature;
   // --- end channels ---
 
   // --- cron (issue 5): jobs in <state>/cron, /api/cron, cron tools; timers only between start/stopBackground ---
-  const cronFeature = createCronFeature({ config, logger, dir: join(stateDir, 'cron'), agent, channels, tools });
+  const cronFeature = createCronFeature({ config, logger, dir: join(stateDir, 'cron'), agent, channels, tools, metrics });
   await cronFeature.warm();
   // --- end cron ---
 

@@ -3,13 +3,15 @@ import { takeOverSignals } from '../src/early-signals.js';
 import { createLogger, type Logger } from '../src/logger.js';
 import { gatewayStateDir } from '../src/paths.js';
 import { resolveLogFile } from '../src/log-file.js';
-import { isMessage, type SupervisorToWorker, type WorkerOptions, type WorkerToSupervisor } from '../src/ipc.js';
+import { isMessage, type SupervisorStats, type SupervisorToWorker, type WorkerOptions, type WorkerToSupervisor } from '../src/ipc.js';
 import { createApp } from './app.js';
 import { createFeatures, type Features } from './features.js';
 import { createDrainableServer, type DrainableServer } from './http-server.js';
 import { createProxyTrust } from './http/client-address.js';
 import { lazyRoutes } from './http/lazy-routes.js';
 import { createPipeDestination } from './log-destination.js';
+import { createMetrics, type Metrics } from './metrics/metrics.js';
+import { createLifecycleChecks, createReadiness } from './readiness.js';
 
 // When the supervisor dies (even by SIGKILL) the IPC channel closes: a worker never
 // outlives it. In-flight requests get this long to finish; nothing new is accepted.
@@ -41,12 +43,17 @@ async function main(): Promise<void> {
   let http: DrainableServer | undefined;
   let backgroundRunning = false;
   let drainStarted = false;
+  const readiness = createReadiness();
+  const lifecycle = createLifecycleChecks(readiness);
+  // Made once the options arrive (they say whether metrics are on).
+  let metrics: Metrics | undefined;
   // Open-ended responses (the live log stream) end when the drain starts, not at its timeout.
   const draining = new AbortController();
 
   async function drain(timeoutMs: number, forRestart = false): Promise<void> {
     if (drainStarted) return;
     drainStarted = true;
+    lifecycle.draining();
     draining.abort();
     const deadline = Date.now() + timeoutMs;
     send({ cmd: 'draining', inFlight: http?.inFlight() ?? 0 });
@@ -71,13 +78,23 @@ async function main(): Promise<void> {
     'start-background': async () => {
       if (backgroundRunning || drainStarted || !features) return;
       backgroundRunning = true;
-      await features.startBackground().catch((err: unknown) => logger?.error({ err }, 'starting background services failed'));
+      lifecycle.background('starting');
+      const started = await features.startBackground().then(
+        () => true,
+        (err: unknown) => {
+          logger?.error({ err }, 'starting background services failed');
+          return false;
+        },
+      );
+      lifecycle.background(started ? 'running' : 'failed');
       send({ cmd: 'background-started' });
     },
     'stop-background': async () => {
       await stopBackground();
+      lifecycle.background('stopped');
       send({ cmd: 'background-stopped' });
     },
+    'supervisor-stats': (message: { stats: SupervisorStats }) => metrics?.supervisorStats(message.stats),
     drain: (message: { timeoutMs: number; forRestart?: boolean }) => drain(message.timeoutMs, message.forRestart),
   };
   process.on('message', (message: unknown) => {
@@ -123,12 +140,13 @@ async function main(): Promise<void> {
     // Validated by the supervisor: the worker does not load the schema library (a faster start).
     const config = options.config;
     logger = createLogger('worker', config.logging.level, destination);
-    features = await createFeatures({ config, logger, stateDir: gatewayStateDir(options.configPath) });
+    metrics = createMetrics({ enabled: config.gateway.metrics?.enabled !== false });
+    features = await createFeatures({ config, logger, stateDir: gatewayStateDir(options.configPath), metrics, readiness });
     const { channels } = features.services;
     const status = lazyRoutes(['/api/status'], async () => (await import('./routes/status.js')).createStatusRouter({
       config, startedAt, supervisorPid: process.ppid, host: options.host, port: options.port, channels: () => channels.list().map((channel) => channel.name),
     }));
-    const app = createApp({ config, logger, logFile: resolveLogFile(config.logging, options.configPath), startedAt, routers: [...features.routers, status], draining: draining.signal, storage: features.services.storage });
+    const app = createApp({ config, logger, logFile: resolveLogFile(config.logging, options.configPath), startedAt, routers: [...features.routers, status], draining: draining.signal, storage: features.services.storage, metrics, readiness });
     const { gateway } = config;
     const log = logger;
     http = createDrainableServer(app.callback(), {
@@ -155,11 +173,17 @@ async function main(): Promise<void> {
     setTimeout(() => process.exit(1), 100);
     return;
   }
+  lifecycle.serving();
   logger.info({ ms: Date.now() - startedAt }, 'worker ready');
   // The start-up lines go down the log pipe before "ready" goes down the IPC channel, so
   // the supervisor's "gateway listening" that answers it is logged after them, not before.
   await new Promise<void>((resolve) => destination.flush(() => resolve()));
   send({ cmd: 'ready', pid: process.pid });
+  // For the supervisor's memory guard, only when a limit is set.
+  const limits = options.config.gateway.worker;
+  if (limits && (limits.maxRssMb !== null || limits.maxAgeHours !== null)) {
+    setInterval(() => send({ cmd: 'memory', rssBytes: process.memoryUsage.rss() }), limits.memoryCheckMs).unref();
+  }
   if (options.background) await handlers['start-background']({});
 }
 

@@ -13,8 +13,9 @@ import { freePort } from './net.js';
  * update is marked read as soon as one getUpdates returned it. With `longPolling`, the
  * bot talks to a front that adds what real Telegram does there (and the emulator lacks):
  * getUpdates waits up to `timeout` seconds for updates, keeps every update until an
- * `offset` above it confirms it, and answers 409 Conflict to a getUpdates that a newer
- * one overtook (two pollers at once). Every other method goes to the emulator as is.
+ * `offset` above it confirms it, answers 409 Conflict to a getUpdates that a newer
+ * one overtook (two pollers at once), 401 to any other bot token, and getWebhookInfo.
+ * Every other method goes to the emulator as is.
  */
 
 export const BOT_TOKEN = '123456:test-bot-token';
@@ -130,6 +131,17 @@ async function startLongPollingFront(emulator: TelegramServer, token: string, em
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const raw = Buffer.concat(chunks).toString('utf8');
+    const [, botToken, method] = /^\/bot([^/]+)\/([^/?]+)/.exec(req.url ?? '') ?? [];
+    const reply = (status: number, body: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+    };
+    // As Telegram: a token it does not know is 401; the webhook set with setWebhook is readable.
+    if (botToken !== token) return reply(401, { ok: false, error_code: 401, description: 'Unauthorized' });
+    if (method === 'getWebhookInfo') {
+      const webhook = (emulator as unknown as { webhooks: Record<string, { url?: string } | undefined> }).webhooks[token];
+      return reply(200, { ok: true, result: { url: webhook?.url ?? '', has_custom_certificate: false, pending_update_count: 0 } });
+    }
     if (!req.url?.endsWith('/getUpdates')) {
       const forwarded = await fetch(emulatorUrl + req.url, { method: req.method, headers: { 'content-type': req.headers['content-type'] ?? 'application/json' }, ...(raw ? { body: raw } : {}) });
       res.writeHead(forwarded.status, { 'content-type': 'application/json' });

@@ -28,6 +28,8 @@ export interface AgentLoopOptions {
   /** Cancels the turn (worker shutdown). */
   signal?: AbortSignal;
   onEvent?: (event: AgentEvent) => void;
+  /** After each model call, for metrics: how long it took, whether it failed, the tokens it used. */
+  onModelCall?: (call: { seconds: number; ok: boolean; input: number; output: number }) => void;
 }
 
 export interface AgentLoopResult {
@@ -63,7 +65,7 @@ export async function runAgentLoop(options: AgentLoopOptions): Promise<AgentLoop
 
   for (let step = 1; step <= maxSteps; step++) {
     let stepHasText = false;
-    const answer = await callModel(options, context, (delta) => {
+    const answer = await timedModelCall(options, context, (delta) => {
       if (!delta) return;
       // Deltas of a later step are set apart the way `reply` joins the steps' texts.
       if (!stepHasText && texts.length > 0) onEvent?.({ type: 'delta', text: STEP_SEPARATOR });
@@ -95,6 +97,21 @@ export async function runAgentLoop(options: AgentLoopOptions): Promise<AgentLoop
 /** A stored turn's reply, as the loop returned it: its non-empty assistant texts, joined. */
 export function replyOf(messages: StoredMessage[]): string {
   return messages.flatMap((message) => (message.role === 'assistant' && message.content ? [message.content] : [])).join(STEP_SEPARATOR);
+}
+
+/** callModel, reported to `onModelCall` (a cancelled call counts as failed). */
+async function timedModelCall(options: AgentLoopOptions, context: Context, onDelta: (text: string) => void): Promise<AssistantMessage> {
+  if (!options.onModelCall) return callModel(options, context, onDelta);
+  const started = performance.now();
+  const seconds = () => (performance.now() - started) / 1000;
+  try {
+    const answer = await callModel(options, context, onDelta);
+    options.onModelCall({ seconds: seconds(), ok: true, input: answer.usage.input, output: answer.usage.output });
+    return answer;
+  } catch (err) {
+    options.onModelCall({ seconds: seconds(), ok: false, input: 0, output: 0 });
+    throw err;
+  }
 }
 
 async function callModel(options: AgentLoopOptions, context: Context, onDelta: (text: string) => void): Promise<AssistantMessage> {

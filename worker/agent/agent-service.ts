@@ -11,6 +11,7 @@ import { toModelMessages } from './messages.js';
 import { requireModel } from './default-model.js';
 import { createModelResolver } from './providers.js';
 import type { ToolRegistry } from './tool-registry.js';
+import { NO_METRICS, type Metrics } from '../metrics/metrics.js';
 
 export interface AgentServiceOptions {
   config: Config;
@@ -18,6 +19,8 @@ export interface AgentServiceOptions {
   store: SessionStore;
   queue: KeyedQueue;
   tools: ToolRegistry;
+  /** Counts turns and model calls. */
+  metrics?: Metrics;
 }
 
 export interface ChatRequest {
@@ -78,6 +81,7 @@ export function createAgentService(options: AgentServiceOptions): AgentService {
   const resolver = createModelResolver(config);
   const shutdown = new AbortController();
   const defaults = config.agents.defaults;
+  const metrics = options.metrics ?? NO_METRICS;
 
   const service: AgentService = {
     async chat({ onEvent, ...request }) {
@@ -115,11 +119,14 @@ export function createAgentService(options: AgentServiceOptions): AgentService {
             maxRetries: defaults.maxRetries,
             signal: shutdown.signal,
             onEvent,
+            onModelCall: metrics.enabled ? (call) => metrics.modelCall({ provider: resolved.provider, model: resolved.model.id, seconds: call.seconds, ok: call.ok, inputTokens: call.input, outputTokens: call.output }) : undefined,
           });
           await store.appendTurn(session, recent.messageCount, result.messages, ref);
+          metrics.agentTurn(profile.id, 'ok');
           logger.info({ session: sessionKey, model: resolved.ref, steps: result.steps, usage: result.usage, ms: Date.now() - startedAt }, 'agent turn finished');
           return { reply: result.reply, sessionKey, messageCount: recent.messageCount + result.messages.length };
         } catch (err) {
+          metrics.agentTurn(profile.id, 'error');
           logger.warn({ err, session: sessionKey, model: resolved.ref, ms: Date.now() - startedAt }, 'agent turn failed; nothing was stored for it');
           throw err;
         }

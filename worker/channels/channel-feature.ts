@@ -8,6 +8,7 @@ import { createIdempotencyStore, IDEMPOTENCY_TTL_MS } from '../messages/idempote
 import { createMessageService, type MessageService } from '../messages/message-service.js';
 import { createPendingStore } from '../messages/pending-store.js';
 import { lazyRoutes, type Routes } from '../http/lazy-routes.js';
+import { NO_METRICS, type Metrics } from '../metrics/metrics.js';
 import { createWebhookRouter } from '../routes/webhook.js';
 import type { KeyedQueue } from '../sessions/session-queue.js';
 import type { SessionStore } from '../sessions/session-store.js';
@@ -29,6 +30,7 @@ export interface ChannelFeatureOptions {
   agent: AgentService;
   tools: ToolRegistry;
   storage?: StorageHealth;
+  metrics?: Metrics;
 }
 
 /** The channels, the message service and their routes, as features.ts mounts them. */
@@ -64,12 +66,14 @@ export async function createChannelFeature(options: ChannelFeatureOptions): Prom
     const { createWebhookChannel } = await import('./webhook/webhook-channel.js');
     list.push(createWebhookChannel({ config: webhook, logger, accept, stateDir }));
   }
-  const channels = createChannelRegistry(list, logger);
+  const metrics = options.metrics ?? NO_METRICS;
+  const channels = createChannelRegistry(list, logger, metrics);
   logger.info({ channels: list.map((channel) => channel.name) }, 'channels enabled');
 
   const idempotency = createIdempotencyStore({ dir: join(stateDir, 'messages', 'idempotency'), ttlMs: IDEMPOTENCY_TTL_MS, logger });
   const pending = createPendingStore(join(stateDir, 'messages', 'pending'));
   const messages = createMessageService({ config, logger, agent, channels, idempotency, pending, storage: options.storage });
+  metrics.pendingMessages(messages.pendingCount);
   options.tools.register(createSendMessageTool(channels));
 
   return {

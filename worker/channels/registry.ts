@@ -1,5 +1,6 @@
 import type { Logger } from '../../src/logger.js';
 import { ApiError, apiError } from '../http/errors.js';
+import { NO_METRICS, type Metrics } from '../metrics/metrics.js';
 import type { Channel, ChannelRegistry } from './types.js';
 
 /**
@@ -8,7 +9,7 @@ import type { Channel, ChannelRegistry } from './types.js';
  * only ever see registered error codes. A channel that fails to start or stop is logged
  * and does not keep the others from running: channel failures never crash the worker.
  */
-export function createChannelRegistry(channels: Channel[], logger: Logger): ChannelRegistry {
+export function createChannelRegistry(channels: Channel[], logger: Logger, metrics: Metrics = NO_METRICS): ChannelRegistry {
   const byName = new Map(channels.map((channel) => [channel.name, channel]));
 
   return {
@@ -20,7 +21,9 @@ export function createChannelRegistry(channels: Channel[], logger: Logger): Chan
       if (!channel) throw apiError('CHANNEL_NOT_FOUND', `Channel "${clip(name)}" is not configured or not enabled`);
       try {
         await channel.send(chatId, text, options);
+        metrics.channelDelivery(channel.name, 'ok');
       } catch (err) {
+        metrics.channelDelivery(channel.name, 'error');
         if (err instanceof ApiError) throw err;
         throw apiError('CHANNEL_ERROR', `Delivery to ${name} chat ${clip(chatId)} failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
       }

@@ -5,6 +5,7 @@ import type { ToolRegistry } from '../agent/tool-registry.js';
 import type { ChannelRegistry } from '../channels/types.js';
 import { loadPiAi } from '../agent/providers.js';
 import { lazyRoutes, type Routes } from '../http/lazy-routes.js';
+import type { Metrics } from '../metrics/metrics.js';
 import { createCronRunner } from './cron-runner.js';
 import { createCronScheduler } from './cron-scheduler.js';
 import { createCronService, type CronService } from './cron-service.js';
@@ -19,6 +20,7 @@ export interface CronFeatureOptions {
   agent: AgentService;
   channels: ChannelRegistry;
   tools: ToolRegistry;
+  metrics?: Metrics;
 }
 
 /** Cron jobs as features.ts mounts them: the service, its routes, its tools, and the timers. */
@@ -56,7 +58,7 @@ export function createCronFeature(options: CronFeatureOptions): CronFeature {
   const logger = options.logger.child({ component: 'cron' });
   const store = createCronStore({ dir: options.dir, logger });
   // A run recorded by this worker may leave an occurrence owed (it fell during the run).
-  const runner = createCronRunner({ store, agent, channels, logger, onFinished: (id) => scheduler.refresh(id) });
+  const runner = createCronRunner({ store, agent, channels, logger, onFinished: (id) => scheduler.refresh(id), metrics: options.metrics });
   const scheduler = createCronScheduler({ store, runner, logger });
   const cron = createCronService({ config, store, runner, scheduler, channels });
   for (const tool of createCronTools(cron, channels)) tools.register(tool);

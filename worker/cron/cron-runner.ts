@@ -4,6 +4,7 @@ import { processStartTime } from '../../src/proc.js';
 import type { AgentService } from '../agent/agent-service.js';
 import type { ChannelRegistry } from '../channels/types.js';
 import { ApiError } from '../http/errors.js';
+import type { Metrics } from '../metrics/metrics.js';
 import { holderAlive } from './cron-claims.js';
 import type { CronStore } from './cron-store.js';
 import { CRON_CHANNEL, HISTORY_LIMIT, REPLY_PREVIEW_CHARS, type CronJob, type CronRun, type RunningMarker, type RunTrigger } from './cron-types.js';
@@ -56,6 +57,8 @@ export interface CronRunnerOptions {
   /** Called when a run of this worker has been recorded (the scheduler then runs what became owed meanwhile). */
   onFinished?: (id: string) => void;
   now?: () => number;
+  /** Counts runs by result. */
+  metrics?: Metrics;
 }
 
 /** A run is taken over at most once: one that stops a second worker too is recorded as interrupted. */
@@ -95,6 +98,7 @@ export function createCronRunner(options: CronRunnerOptions): CronRunner {
       error: 'Interrupted: the workers running it stopped before the run finished, twice',
     });
     job.running = null;
+    options.metrics?.cronRun('interrupted');
     logger.warn({ jobId: job.id, pid: marker.pid }, 'cron run was interrupted again after being taken over; recorded as failed');
     return { kind: 'settled' };
   }
@@ -220,6 +224,7 @@ export function createCronRunner(options: CronRunnerOptions): CronRunner {
       run.error = describeError(err);
       logger.warn({ err, jobId: job.id }, 'cron run failed; recorded in its history, the schedule goes on');
     }
+    options.metrics?.cronRun(run.status);
     const finishedAt = now();
     const entry: CronRun = {
       ...run,

@@ -13,6 +13,8 @@ export interface BearerAuthOptions {
   lockoutLoopback: boolean;
   /** Where a lockout is reported (warn). */
   logger: Logger;
+  /** Paths outside /api that need the token too (`/metrics`), compared as the router does. */
+  alsoProtected?: string[];
 }
 
 // The router matches paths case-insensitively (/API/sessions reaches /api/sessions), so the
@@ -32,6 +34,7 @@ const WEBHOOK = /^\/api\/webhook\/[^/]+\/?$/;
 export function createBearerAuth(options: BearerAuthOptions): Koa.Middleware {
   const { limiter } = options;
   const expected = options.token ? digest(options.token) : null;
+  const alsoProtected = new Set((options.alsoProtected ?? []).map((path) => path.toLowerCase()));
 
   function recordFailure(address: string, what: string): void {
     if (!limiter.recordFailure(address)) return;
@@ -41,7 +44,7 @@ export function createBearerAuth(options: BearerAuthOptions): Koa.Middleware {
 
   return async function bearerAuth(ctx, next) {
     const path = normalize(ctx.path);
-    if (!PROTECTED.test(path)) return next();
+    if (!PROTECTED.test(path) && !(alsoProtected.size > 0 && alsoProtected.has(path.replace(/\/$/, '')))) return next();
 
     const address = ctx.request.ip || 'unknown';
     const client = ctx.state.client as ClientInfo | undefined;

@@ -13,7 +13,10 @@ const MAX_PATH_LENGTH = 300;
  * Levels: info below 500, warn for 5xx. A 5xx's cause is already logged once at error
  * level, with the stack, by the app's error handler; this line only records the request.
  */
-export function createRequestLog(logger: Logger): Koa.Middleware {
+/** Called once per request when its answer is over (for metrics), with the final status. */
+export type OnResponse = (ctx: Koa.Context, status: number, seconds: number) => void;
+
+export function createRequestLog(logger: Logger, onResponse?: OnResponse): Koa.Middleware {
   // The line is built below from these fields only, none of which can hold a secret (the
   // path has no query string), so it skips redaction: pino's wildcard redaction costs
   // ~7 us a line, ten times the rest of the line, and this is the one line every request
@@ -26,7 +29,9 @@ export function createRequestLog(logger: Logger): Koa.Middleware {
     const remote = ctx.request.ip;
     ctx.res.once('close', () => {
       const status = ctx.res.statusCode;
-      const ms = Math.round(Number(process.hrtime.bigint() - started) / 1e5) / 10;
+      const ns = Number(process.hrtime.bigint() - started);
+      const ms = Math.round(ns / 1e5) / 10;
+      onResponse?.(ctx, status, ns / 1e9);
       const aborted = !ctx.res.writableFinished;
       const line = { method, path, status, ms, remote, ...(aborted ? { aborted } : {}) };
       const message = aborted ? 'Request aborted by the client' : 'Request completed';

@@ -58,6 +58,8 @@ export interface MessageService {
   /** Background owner only: answers messages that dead workers left, now and then every few seconds. */
   startReplay(): void;
   stopReplay(): void;
+  /** Accepted messages of the whole gateway not yet settled (what is pending on disk). */
+  pendingCount(): number;
 }
 
 // How often the background owner looks for messages left by workers that died.
@@ -239,6 +241,7 @@ export function createMessageService(options: MessageServiceOptions): MessageSer
       if (replayTimer) clearInterval(replayTimer);
       replayTimer = null;
     },
+    pendingCount: () => pending.count(),
 
     async close(timeoutMs) {
       service.stopReplay();
