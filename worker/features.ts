@@ -54,7 +54,7 @@ export interface Features {
   };
 }
 
-/** Builds the worker's features. Each feature issue adds its part here. */
+/** Builds the worker's features. Each feature (agent, sessions, channels, cron) adds its part here. */
 export async function createFeatures(context: FeatureContext): Promise<Features> {
   const { config, logger, stateDir } = context;
   const metrics = context.metrics ?? NO_METRICS;
@@ -73,12 +73,12 @@ export async function createFeatures(context: FeatureContext): Promise<Features>
   const agent = createAgentService({ config, logger, store, queue, tools, metrics });
   const sessions = createSessionService({ config, store, queue });
 
-  // --- channels and messages (issue 4): registry, /api/message, /api/webhook/:channel, send tool ---
+  // --- channels and messages: registry, /api/message, /api/webhook/:channel, send tool ---
   const channelFeature = await createChannelFeature({ config, logger, stateDir, store, queue, agent, tools, storage, metrics });
   const { channels } = channelFeature;
   // --- end channels ---
 
-  // --- cron (issue 5): jobs in <state>/cron, /api/cron, cron tools; timers only between start/stopBackground ---
+  // --- cron: jobs in <state>/cron, /api/cron, cron tools; timers only between start/stopBackground ---
   const cronFeature = createCronFeature({ config, logger, dir: join(stateDir, 'cron'), agent, channels, tools, metrics });
   await cronFeature.warm();
   // --- end cron ---
