@@ -20,7 +20,7 @@ describe('a wrong method on a known path', () => {
     ['GET', '/api/agent', ['POST']],
     ['PUT', '/api/sessions/main:api:x', ['DELETE', 'GET', 'HEAD']],
     ['PATCH', '/api/sessions', ['GET', 'HEAD', 'POST']],
-    ['GET', '/api/message/sync', ['POST']],
+    ['PUT', '/api/message/sync', ['GET', 'HEAD', 'POST']],
     ['DELETE', '/api/cron', ['GET', 'HEAD']],
     ['POST', '/api/logs', ['GET', 'HEAD']],
     ['POST', '/health', ['GET', 'HEAD']],

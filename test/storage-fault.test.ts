@@ -23,10 +23,11 @@ async function waitForMessage(app: AgentApp, id: string, done: (message: any) =>
   return waitUntil(async () => {
     const res = await app.call('GET', `/api/message/${id}`);
     return res.status === 200 && done(res.json.message) ? res.json.message : null;
-  }, 30_000, what);
+    // Retries back off up to 30 s, so a recovery can wait that long for the next try.
+  }, 75_000, what);
 }
 
-test('a session file that cannot be written keeps the message pending; it is answered once the path is fixed', { timeout: 60_000 }, async () => {
+test('a session file that cannot be written keeps the message pending; it is answered once the path is fixed', { timeout: 120_000 }, async () => {
   const mock = await startMockLlm({ streaming: { chunkSize: 2000, chunkIntervalMs: 1 }, rules: [ECHO_RULE] });
   const app = await startAgentApp(config(mock.baseUrl));
   try {
@@ -55,7 +56,7 @@ test('a session file that cannot be written keeps the message pending; it is ans
   }
 });
 
-test('a provider outage keeps the message pending; it is answered when the provider is back', { timeout: 60_000 }, async () => {
+test('a provider outage keeps the message pending; it is answered when the provider is back', { timeout: 120_000 }, async () => {
   const mock = await startMockLlm({ rules: [chatRule('@', 503, errorContent('upstream is down'))] });
   const app = await startAgentApp(config(mock.baseUrl));
   try {

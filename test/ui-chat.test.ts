@@ -26,7 +26,8 @@ describe('control page: sign-in and chat', { skip: needsChromium() }, () => {
     [browser, mock] = await Promise.all([launchChromium(), startMockLlm({ streaming: STREAMING, rules: [ECHO_RULE] })]);
     gateway = await startGateway({
       config: {
-        gateway: { auth: { token: TOKEN } },
+        // Loopback counts toward the lockout here, so that the lockout view can be shown from this machine.
+        gateway: { auth: { token: TOKEN, lockoutLoopback: true } },
         agents: { defaults: { model: 'mock/echo', maxRetries: 0, timeoutMs: 10_000 }, list: [{ id: 'main' }, { id: 'broken', model: 'nowhere/none' }] },
         providers: { mock: { baseUrl: mock.baseUrl, apiKey: 'mock-key' } },
       },
