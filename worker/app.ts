@@ -11,6 +11,7 @@ import { createAuthFailureLimiter, type AuthFailureLimiterOptions } from './http
 import { createRequestLog } from './http/request-log.js';
 import { createHealthRouter } from './routes/health.js';
 import { createLogsRouter } from './routes/logs.js';
+import { createOpenApiRouter } from './routes/openapi.js';
 
 export interface AppOptions {
   config: Config;
@@ -41,6 +42,7 @@ export function createApp(options: AppOptions): Koa {
 
   const routers: Routes[] = [createLogsRouter({ logFile: options.logFile, maxFiles: config.logging.maxFiles }), ...(options.routers ?? [])];
   const health = createHealthRouter({ startedAt: options.startedAt ?? Date.now() });
+  const openapi = createOpenApiRouter(() => [health, openapi, ...routers]);
   const jsonBody = createJsonBody({ limit: config.gateway.bodyLimit });
 
   app.use(createErrorMiddleware());
@@ -48,6 +50,7 @@ export function createApp(options: AppOptions): Koa {
   app.use(createRequestLog(logger));
   app.use(createCors({ origins: config.gateway.cors.origins }));
   app.use(health.routes());
+  app.use(openapi.routes());
   app.use(createBearerAuth({ token: config.gateway.auth.token, limiter: createAuthFailureLimiter(options.authLimits) }));
   app.use(jsonBody.middleware);
   for (const router of routers) app.use(router.routes());
