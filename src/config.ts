@@ -26,6 +26,8 @@ const gatewaySchema = v.looseObject({
   maxPendingMessages: v.optional(int(1, 100_000), 64),
   bodyLimit: v.optional(v.union([v.pipe(v.string(), v.regex(/^\d+(\.\d+)?\s*(b|kb|mb|gb)?$/i, 'must be a size such as "1mb"')), int(1)], 'must be a size such as "1mb" or a number of bytes'), '1mb'),
   cors: v.optional(v.looseObject({ origins: v.optional(v.array(nonEmptyString), []) }), {}),
+  /** The OpenAI-compatible /v1 API: on by default, it gives the token holder nothing /api/agent does not. */
+  openai: v.optional(v.looseObject({ enabled: v.optional(v.boolean(), true) }), {}),
 });
 
 const agentSchema = v.looseObject({

@@ -11,6 +11,7 @@ export const ERROR_CODES = {
   CHANNEL_NOT_FOUND: { status: 404, meaning: 'channel not configured or not enabled' },
   SESSION_NOT_FOUND: { status: 404, meaning: 'no session with this key' },
   JOB_NOT_FOUND: { status: 404, meaning: 'no cron job with this id' },
+  MODEL_NOT_FOUND: { status: 404, meaning: 'OpenAI-compatible API: the model names no enabled agent' },
   PAYLOAD_TOO_LARGE: { status: 413, meaning: 'body over gateway.bodyLimit' },
   RATE_LIMITED: { status: 429, meaning: 'too many failed auth attempts from one address (with Retry-After)' },
   BUSY: { status: 503, meaning: 'too many async messages waiting to be answered (POST /api/message); nothing was accepted; retry after Retry-After seconds' },
@@ -25,6 +26,8 @@ export type ErrorCode = keyof typeof ERROR_CODES;
 export class ApiError extends Error {
   override name = 'ApiError';
   readonly status: number;
+  /** The request field at fault, when one is (OpenAI's error shape reports it). */
+  param?: string;
   /** Extra response headers (e.g. Retry-After). */
   headers: Record<string, string> = {};
   constructor(readonly code: ErrorCode, message: string, options?: { cause?: unknown }) {
