@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { removeHome, startGateway, waitUntil, type Gateway } from './helpers/gateway.js';
-import { chatRule, completion, ECHO_RULE, startMockLlm, type MockLlm, type MockLlmRule } from './helpers/mock-llm.js';
+import { chatRule, completion, ECHO_RULE, errorContent, startMockLlm, type MockLlm, type MockLlmRule } from './helpers/mock-llm.js';
 
 // The official OpenAI SDK as the client, a real gateway, a real OpenAI-compatible model server.
 
@@ -147,6 +147,17 @@ describe('OpenAI-compatible API with the official SDK', () => {
     }
   });
 
+  test('a failing model provider is a 502 the SDK reports as a server error', async () => {
+    await mock.setConfig({ rules: [chatRule('@', 500, errorContent('the model server broke'))] });
+    await assert.rejects(openai.chat.completions.create({ model: 'main', messages: [{ role: 'user', content: 'hi' }] }), (err: unknown) => {
+      assert.ok(err instanceof OpenAI.InternalServerError, String(err));
+      assert.equal(err.status, 502);
+      assert.equal(err.code, 'AGENT_ERROR');
+      return true;
+    });
+    await mock.setConfig({ rules: [ECHO_RULE] });
+  });
+
   test('two turns with the same user share the session: the second sees the first', async () => {
     await mock.setConfig({ rules: [COUNT_RULE] });
     const first = await openai.chat.completions.create({ model: 'main', user: 'alice', messages: [{ role: 'user', content: 'My name is Alice' }] });
@@ -187,6 +198,8 @@ describe('OpenAI-compatible API with the official SDK', () => {
   test('an aborted stream cancels the model call and leaves no half-written turn', async () => {
     await mock.setConfig({ streaming: { chunkSize: 1, chunkIntervalMs: 100 }, rules: [chatRule('@', 200, completion('a long answer that takes many seconds to stream out, one character at a time'))] });
     const abort = new AbortController();
+    const mark = gateway.output().length;
+    const newOutput = () => gateway.output().slice(mark);
     const stream = await openai.chat.completions.create({ model: 'main', user: 'aborter', messages: [{ role: 'user', content: 'Take your time' }], stream: true }, { signal: abort.signal });
     let text = '';
     // The SDK ends the iteration quietly once its signal aborts.
@@ -196,9 +209,9 @@ describe('OpenAI-compatible API with the official SDK', () => {
     }
     assert.ok(abort.signal.aborted);
     // Whichever comes first: the turn fails because it was cancelled, or finishes (the bug).
-    const outcome = await waitUntil(() => /agent turn (failed|finished)/.exec(gateway.output())?.[1], 30_000, 'the end of the turn');
+    const outcome = await waitUntil(() => /agent turn (failed|finished)/.exec(newOutput())?.[1], 30_000, 'the end of the turn');
     assert.equal(outcome, 'failed');
-    assert.match(gateway.output(), /client went away/);
+    assert.match(newOutput(), /client went away/);
     await mock.setConfig({ streaming: FAST, rules: [ECHO_RULE] });
     assert.deepEqual(await sessionMessages(gateway, 'main:openai:aborter'), []);
   });
@@ -238,6 +251,29 @@ test('gateway.openai.enabled: false turns /v1 off', async () => {
     const doc = (await (await fetch(gateway.url('/openapi.json'))).json()) as { paths: Record<string, unknown> };
     assert.deepEqual(Object.keys(doc.paths).filter((path) => path.startsWith('/v1')), []);
     assert.ok(doc.paths['/api/agent']);
+  } finally {
+    await gateway.stop();
+    removeHome(gateway.home);
+    await mock.stop();
+  }
+});
+
+test('failed keys on /v1 count toward the same lockout as /api: 429 with Retry-After, the SDK\'s RateLimitError', async () => {
+  const mock = await startMockLlm({ rules: [ECHO_RULE] });
+  const gateway = await startGateway({ config: gatewayConfig(mock) });
+  try {
+    // The default lockout: 10 failed attempts from one address within a minute.
+    for (let attempt = 0; attempt < 10; attempt++) {
+      await assert.rejects(client(gateway, `wrong-key-${attempt}`).models.list(), (err: unknown) => err instanceof OpenAI.AuthenticationError);
+    }
+    await assert.rejects(client(gateway).models.list(), (err: unknown) => {
+      assert.ok(err instanceof OpenAI.RateLimitError, String(err));
+      assert.ok(Number(err.headers?.get('retry-after')) > 0);
+      assert.equal(err.code, 'RATE_LIMITED');
+      return true;
+    });
+    const api = await fetch(gateway.url('/api/sessions'), { headers: { authorization: `Bearer ${gateway.token}` } });
+    assert.equal(api.status, 429, 'the lockout covers /api too');
   } finally {
     await gateway.stop();
     removeHome(gateway.home);
