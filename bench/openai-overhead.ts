@@ -24,12 +24,12 @@ function summary(samples: number[]): { p50: number; p99: number } {
 }
 
 /** Sends one completion; resolves with ms to the first content delta (streamed) and to the end. */
-async function completionTimes(url: string, key: string, model: string, stream: boolean): Promise<{ first: number; total: number }> {
+async function completionTimes(url: string, key: string, model: string, stream: boolean, user?: string): Promise<{ first: number; total: number }> {
   const start = performance.now();
   const res = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
-    body: JSON.stringify({ model, stream, messages: [{ role: 'system', content: 'You are xopc.' }, { role: 'user', content: MESSAGE }] }),
+    body: JSON.stringify({ model, stream, ...(user ? { user } : {}), messages: [{ role: 'system', content: 'You are xopc.' }, { role: 'user', content: MESSAGE }] }),
   });
   if (!res.ok) throw new Error(`${url} answered ${res.status}: ${await res.text()}`);
   let first = Number.NaN;
@@ -57,18 +57,22 @@ async function main(): Promise<void> {
   });
   try {
     const direct = (stream: boolean) => completionTimes(`${mock.baseUrl}/chat/completions`, 'bench', 'bench', stream);
-    const viaGateway = (stream: boolean) => completionTimes(gateway.url('/v1/chat/completions'), gateway.token, 'main', stream);
+    // Without `user` every request is stored in a new session (created and fsync'd), as the
+    // direct call has no history either; with one, the session's history grows.
+    const viaGateway = (stream: boolean, user?: string) => completionTimes(gateway.url('/v1/chat/completions'), gateway.token, 'main', stream, user);
     for (let i = 0; i < WARMUP; i++) {
       for (const stream of [false, true]) {
         await direct(stream);
         await viaGateway(stream);
+        await viaGateway(stream, 'bench');
       }
     }
-    const samples = { direct: [] as number[], gateway: [] as number[], directFirst: [] as number[], gatewayFirst: [] as number[] };
+    const samples = { direct: [] as number[], gateway: [] as number[], named: [] as number[], directFirst: [] as number[], gatewayFirst: [] as number[] };
     // Interleaved, so drift in machine load hits both alike.
     for (let i = 0; i < REQUESTS; i++) {
       samples.direct.push((await direct(false)).total);
       samples.gateway.push((await viaGateway(false)).total);
+      samples.named.push((await viaGateway(false, 'bench')).total);
       samples.directFirst.push((await direct(true)).first);
       samples.gatewayFirst.push((await viaGateway(true)).first);
     }
@@ -82,9 +86,10 @@ async function main(): Promise<void> {
     console.log('| chat completion | p50 ms | p99 ms |');
     console.log('| --- | --- | --- |');
     console.log(row('direct to mock-llm, whole answer', samples.direct));
-    console.log(row('gateway /v1/chat/completions, whole answer', samples.gateway, samples.direct));
+    console.log(row('gateway /v1/chat/completions, whole answer, new session each', samples.gateway, samples.direct));
+    console.log(row('gateway /v1/chat/completions, whole answer, one session (`user`)', samples.named, samples.direct));
     console.log(row('direct to mock-llm, streamed: first token', samples.directFirst));
-    console.log(row('gateway /v1/chat/completions, streamed: first token', samples.gatewayFirst, samples.directFirst));
+    console.log(row('gateway /v1/chat/completions, streamed: first token (new session each)', samples.gatewayFirst, samples.directFirst));
   } finally {
     await gateway.stop();
     removeHome(gateway.home);

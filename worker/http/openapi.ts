@@ -6,6 +6,7 @@ import type { AnySchema, ParamsSchema, Route } from './route.js';
 /** A JSON Schema or OpenAPI object, as plain JSON. */
 type Json = Record<string, unknown>;
 
+/** The document's `info` object. */
 export interface DocumentInfo {
   title: string;
   version: string;

@@ -18,6 +18,7 @@ export type AnySchema = v.GenericSchema;
 /** A schema for path parameters or a query string: an object whose entries are the parameters. */
 export type ParamsSchema = v.ObjectSchema<v.ObjectEntries, v.ErrorMessage<v.ObjectIssue> | undefined>;
 
+/** The methods a route can be declared with. */
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 /**

@@ -40,6 +40,7 @@ export const chatCompletionBody = v.looseObject({
   logprobs: v.optional(v.nullable(v.boolean())),
 }, 'body must be a JSON object with "model" and "messages"');
 
+/** A validated chat completion request. */
 export type ChatCompletionBody = v.InferOutput<typeof chatCompletionBody>;
 
 /** What one chat completion asks the agent. */

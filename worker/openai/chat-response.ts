@@ -15,6 +15,7 @@ const usage = v.object({
 });
 const finishReason = v.picklist(['stop', 'length']);
 
+/** A non-streamed answer. */
 export const chatCompletionSchema = v.object({
   id: v.string(),
   object: v.literal('chat.completion'),
@@ -29,6 +30,7 @@ export const chatCompletionSchema = v.object({
   usage: v.optional(usage),
 });
 
+/** One event of a streamed answer. */
 export const chatCompletionChunkSchema = v.object({
   id: v.string(),
   object: v.literal('chat.completion.chunk'),
@@ -43,6 +45,7 @@ export const chatCompletionChunkSchema = v.object({
   usage: v.optional(v.nullable(usage)),
 });
 
+/** An agent as an OpenAI model, and the list of them. */
 export const modelSchema = v.object({ id: v.string(), object: v.literal('model'), created: v.pipe(v.number(), v.integer()), owned_by: v.literal('xopc') });
 export const modelListSchema = v.object({ object: v.literal('list'), data: v.array(modelSchema) });
 
@@ -53,6 +56,7 @@ export interface CompletionIdentity {
   model: string;
 }
 
+/** A fresh `chatcmpl-` id, now as `created`. */
 export function newCompletionIdentity(model: string): CompletionIdentity {
   return { id: `chatcmpl-${randomUUID().replace(/-/g, '')}`, created: Math.floor(Date.now() / 1000), model };
 }
@@ -64,6 +68,7 @@ export function usageOf(result: ChatResult): v.InferOutput<typeof usage> | undef
   return { prompt_tokens: input, completion_tokens: output, total_tokens: input + output };
 }
 
+/** The `chat.completion` object for a finished turn. */
 export function chatCompletion(identity: CompletionIdentity, result: ChatResult): v.InferOutput<typeof chatCompletionSchema> {
   const reported = usageOf(result);
   return {

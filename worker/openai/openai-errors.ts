@@ -3,6 +3,7 @@ import { ERROR_CODES, type ErrorCode } from '../http/errors.js';
 /** Paths of the OpenAI-compatible API, whose errors take OpenAI's shape (the router matches case-insensitively). */
 const OPENAI_PATH = /^\/+v1(\/|$)/i;
 
+/** Whether an error on this path is answered in OpenAI's shape. */
 export function isOpenAiPath(path: string): boolean {
   return OPENAI_PATH.test(path);
 }
