@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 // valibot rather than zod: the supervisor and every CLI command load this file, and zod
 // costs them ~14 MB of RSS and ~70 ms of start-up where valibot costs ~1 MB and ~5 ms.
 import * as v from 'valibot';
@@ -17,10 +18,32 @@ const url = v.pipe(v.string(), v.url());
 
 // Objects are "loose": keys we do not know are kept, so a newer config survives an older gateway.
 // An object's default `{}` goes through its schema, so the defaults of its keys apply.
-const gatewaySchema = v.looseObject({
+/** An IPv4 or IPv6 address, optionally with a /prefix (CIDR). */
+const addressOrCidr = v.pipe(v.string(), v.check(isAddressOrCidr, 'must be an IP address or a CIDR range such as "10.0.0.0/8"'));
+
+const gatewaySchema = v.pipe(v.looseObject({
   host: v.optional(nonEmptyString, '0.0.0.0'),
   port: v.optional(int(0, 65535), 18790),
-  auth: v.optional(v.looseObject({ token: v.optional(v.nullable(v.pipe(v.string(), v.minLength(16, 'must be at least 16 characters'))), null) }), {}),
+  auth: v.optional(v.looseObject({
+    token: v.optional(v.nullable(v.pipe(v.string(), v.minLength(16, 'must be at least 16 characters'))), null),
+    /** Whether loopback clients count toward the failed-auth lockout (off: the owner's own tools cannot be locked out). */
+    lockoutLoopback: v.optional(v.boolean(), false),
+  }), {}),
+  /**
+   * Reverse proxies whose X-Forwarded-For is believed, as addresses or CIDR ranges. A
+   * request's client is the right-most X-Forwarded-For entry not in this list, walking
+   * in from the socket's address; from anyone else the header is ignored.
+   */
+  trustedProxies: v.optional(v.array(addressOrCidr), []),
+  /** Request line and headers must arrive within this (slow-header clients, silent sockets). */
+  headersTimeoutMs: v.optional(int(1000, 600_000), 10_000),
+  /** The whole request, body included, must arrive within this (slow-body clients). */
+  requestTimeoutMs: v.optional(int(1000, 3_600_000), 30_000),
+  /** A keep-alive connection with no request in progress is closed after this. */
+  idleTimeoutMs: v.optional(int(1000, 600_000), 5000),
+  /** Open connections in all, and from one client address (an IPv6 /64 is one); more are closed at once. */
+  maxConnections: v.optional(int(1, 1_000_000), 1024),
+  maxConnectionsPerAddress: v.optional(int(1, 1_000_000), 128),
   drainTimeoutMs: v.optional(int(0, 600_000), 5000),
   /** Async POST /api/message: accepted, unanswered messages one worker holds before answering BUSY. */
   maxPendingMessages: v.optional(int(1, 100_000), 64),
@@ -28,7 +51,9 @@ const gatewaySchema = v.looseObject({
   cors: v.optional(v.looseObject({ origins: v.optional(v.array(nonEmptyString), []) }), {}),
   /** The OpenAI-compatible /v1 API: on by default, it gives the token holder nothing /api/agent does not. */
   openai: v.optional(v.looseObject({ enabled: v.optional(v.boolean(), true) }), {}),
-});
+}),
+  v.forward(v.check((gateway) => gateway.headersTimeoutMs <= gateway.requestTimeoutMs, 'must not be longer than gateway.requestTimeoutMs (the headers are part of the request)'), ['headersTimeoutMs']),
+);
 
 const agentSchema = v.looseObject({
   id: v.pipe(v.string(), v.regex(idPattern, 'must match [a-z0-9_-]{1,64}')),
@@ -40,7 +65,8 @@ const agentSchema = v.looseObject({
 const agentsSchema = v.looseObject({
   default: v.optional(v.nullable(v.pipe(v.string(), v.regex(idPattern, 'must match [a-z0-9_-]{1,64}'))), 'main'),
   defaults: v.optional(v.looseObject({
-    model: v.optional(nonEmptyString, 'openai/gpt-4o-mini'),
+    /** `provider/model`; unset, the default follows the provider that has a key (worker/agent/default-model.ts). */
+    model: nullableString,
     /** Bound on one model call (the whole streamed answer), in ms. */
     timeoutMs: v.optional(int(1), 60_000),
     /** Model calls per turn; a turn that still wants tools after this many fails. */
@@ -103,8 +129,10 @@ const telegramSchema = v.pipe(
 const webhookChannelSchema = v.pipe(
   v.looseObject({
     enabled: v.optional(v.boolean(), false),
-    /** HMAC-SHA256 key for inbound signatures and signed replies. */
-    secret: nullableString,
+    /** HMAC-SHA256 key for inbound signatures and signed replies; `whsec_<base64>` is read as Standard Webhooks secrets are. */
+    secret: v.optional(v.nullable(v.pipe(nonEmptyString, v.check((secret) => !secret.startsWith('whsec_') || /^whsec_[A-Za-z0-9+/]+={0,2}$/.test(secret), 'a "whsec_" secret must be base64 after the prefix'))), null),
+    /** Also accept (and send) the body-only `X-Xopc-Signature`, which has no delivery id or time and so no replay protection. */
+    legacySignature: v.optional(v.boolean(), false),
     /** Where replies are POSTed; without it replies stay in the session. */
     replyUrl: v.optional(v.nullable(url), null),
     /** One reply POST may take this long before it counts as failed. */
@@ -212,11 +240,24 @@ export function writeConfigFile(path: string, raw: Record<string, unknown>): voi
   writeFileAtomic(path, JSON.stringify(raw, null, 2) + '\n', 0o600);
 }
 
-/** Masks a token for display: first 8 and last 8 characters. */
+/**
+ * Masks a token for display: never more than a quarter of it shows (an eighth from each
+ * end, at most 4 characters each), so a shoulder-surfer or a pasted `status` cannot
+ * narrow it down to a guessable rest.
+ */
 export function maskToken(token: string | null | undefined): string {
   if (!token) return '(none)';
-  if (token.length <= 16) return `${token.slice(0, 2)}...${token.slice(-2)}`;
-  return `${token.slice(0, 8)}...${token.slice(-8)}`;
+  const shown = Math.min(4, Math.floor(token.length / 8));
+  if (shown === 0) return '...';
+  return `${token.slice(0, shown)}...${token.slice(-shown)}`;
+}
+
+function isAddressOrCidr(value: string): boolean {
+  const [address = '', prefix, ...rest] = value.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
 }
 
 function readRawConfig(path: string): Record<string, unknown> {

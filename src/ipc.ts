@@ -7,6 +7,8 @@ import type { Config } from './config.js';
 
 /** Sent by the supervisor to a worker. */
 export type SupervisorToWorker =
+  /** The answer to `options-request`: everything the worker needs to start, secrets included. */
+  | { cmd: 'options'; options: WorkerOptions }
   /** Start background services (channel polling, cron timers): this worker now owns them. */
   | { cmd: 'start-background' }
   /** Stop background services, answer `background-stopped`, keep serving HTTP. */
@@ -20,6 +22,13 @@ export type SupervisorToWorker =
 
 /** Sent by a worker to its supervisor. */
 export type WorkerToSupervisor =
+  /**
+   * A worker's first message. The config holds secrets, so it travels over the IPC channel
+   * rather than the environment, which /proc/<pid>/environ shows for the process's whole
+   * life and which anything the worker spawns would inherit. The worker asks rather than
+   * being told at once because a message arriving before its listener exists would be lost.
+   */
+  | { cmd: 'options-request' }
   /** Listening on the inherited socket and ready to serve. */
   | { cmd: 'ready'; pid: number }
   | { cmd: 'background-started' }
@@ -31,6 +40,14 @@ export type WorkerToSupervisor =
 
 /** Between an old supervisor and the new one it spawned for a respawn restart. */
 export type HandoverMessage =
+  /**
+   * new -> old, first of all: the flags that are not on the new one's command line (the
+   * token of `--token`, kept out of argv). Asked for, since a message sent before the new
+   * process listens would be lost.
+   */
+  | { cmd: 'handover-secrets-request' }
+  /** old -> new: the answer. */
+  | { cmd: 'handover-secrets'; token: string | null }
   /** new -> old: my worker is ready and serving on the inherited socket. */
   | { cmd: 'handover-ready'; pid: number }
   /** old -> new: my worker stopped its background services; start yours. */
@@ -42,7 +59,7 @@ export type HandoverMessage =
   /** new -> old: start-up failed; keep serving. */
   | { cmd: 'handover-failed'; message: string };
 
-/** What the supervisor passes to a worker through its environment. */
+/** What the supervisor passes to a worker (over IPC, see `options-request`). */
 export interface WorkerOptions {
   configPath: string;
   /** The config as the supervisor loaded and validated it (flags and environment applied). */
@@ -56,7 +73,6 @@ export interface WorkerOptions {
   host: string;
 }
 
-export const WORKER_OPTIONS_ENV = 'XOPC_WORKER_OPTIONS';
 /** Set on a supervisor spawned by a respawn restart: fd 3 is the listening socket, stdio fd 4 the IPC to the old one. */
 export const HANDOVER_ENV = 'XOPC_HANDOVER_FROM';
 /** Set by the service manager or by a respawn handover: the listening socket is already open at this fd. */

@@ -1,12 +1,14 @@
 import { fstat, stat } from 'node:fs';
 import Tail from 'tail-file';
-import { readLastLines } from './log-reader.js';
+import { readLastLines, type LogFilter } from './log-reader.js';
 
 export interface FollowOptions {
   /** How many existing lines to deliver before the new ones. */
   lines: number;
   /** Rotated files to look into for those lines (`logging.maxFiles`). */
   maxFiles: number;
+  /** Only history lines matching this count toward `lines` (new lines are all delivered). */
+  filter?: LogFilter;
   onLine(line: string): void;
 }
 
@@ -47,7 +49,7 @@ export async function followLog(file: string, options: FollowOptions): Promise<L
 
   try {
     await tail.startP();
-    const history = await readLastLines(file, options.lines, options.maxFiles, {}, { endOffset: startOffset });
+    const history = await readLastLines(file, options.lines, options.maxFiles, options.filter ?? {}, { endOffset: startOffset });
     for (const line of history) options.onLine(line);
   } catch (err) {
     await stop();

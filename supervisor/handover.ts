@@ -31,3 +31,31 @@ export function waitForHandover(child: ChildProcess, cmd: HandoverMessage['cmd']
   });
 }
 
+/** Old side: answers the new supervisor's `handover-secrets-request` with the flags kept out of its argv. */
+export function answerSecretsRequests(child: ChildProcess, token: string | null): void {
+  child.on('message', (message: unknown) => {
+    if (isMessage<HandoverMessage>(message) && message.cmd === 'handover-secrets-request') sendHandover(child, { cmd: 'handover-secrets', token });
+  });
+}
+
+/** New side: asks the old supervisor for the token of its `--token` (null: it had none). */
+export function requestSecrets(timeoutMs: number): Promise<{ token: string | null }> {
+  return new Promise((resolve, reject) => {
+    if (!process.send || !process.connected) return reject(new Error('no IPC channel to the previous supervisor'));
+    const timer = setTimeout(() => done(new Error(`no "handover-secrets" from the previous supervisor within ${timeoutMs} ms`)), timeoutMs);
+    const onMessage = (message: unknown) => {
+      if (isMessage<HandoverMessage>(message) && message.cmd === 'handover-secrets') done(null, message.token);
+    };
+    const onDisconnect = () => done(new Error('the previous supervisor went away before handing over'));
+    function done(err: Error | null, token: string | null = null) {
+      clearTimeout(timer);
+      process.off('message', onMessage);
+      process.off('disconnect', onDisconnect);
+      if (err) reject(err);
+      else resolve({ token });
+    }
+    process.on('message', onMessage);
+    process.once('disconnect', onDisconnect);
+    process.send({ cmd: 'handover-secrets-request' } satisfies HandoverMessage);
+  });
+}

@@ -7,11 +7,13 @@ import { HANDOVER_ENV, LISTEN_FD_ENV, isMessage, type HandoverMessage } from '..
 import { acquireLock, lockInfoForSelf, releaseLock, writeLockInfo, type LockInfo } from '../src/lock.js';
 import { createLogger } from '../src/logger.js';
 import { createPrettyFormatter } from '../src/log-format.js';
-import { lockPath as lockPathFor } from '../src/paths.js';
+import { lockPath as lockPathFor, stateDir } from '../src/paths.js';
+import { formatMode, tightenPermissions } from '../src/permissions.js';
+import { withoutTokenFlag } from '../src/secret-argv.js';
 import { resolveLogFile } from '../src/log-file.js';
 import { VERSION } from '../src/version.js';
 import { createCrashPolicy } from './crash-policy.js';
-import { sendHandover, waitForHandover } from './handover.js';
+import { answerSecretsRequests, requestSecrets, sendHandover, waitForHandover } from './handover.js';
 import { adoptListenSocket, type ListenSocket } from './listen-socket.js';
 import { createLogSink } from './log-sink.js';
 import { isSupervised, restartAllowed, restartMode, serviceManagerName } from './restart-mode.js';
@@ -59,13 +61,20 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
     SIGUSR1: () => onRestart(),
   });
 
-  const loaded = ensureToken(loadConfig(options.configPath, options.flags));
+  // A respawned supervisor's command line has no --token (see secret-argv.ts): the old
+  // supervisor hands it over before anything reads the config.
+  const flags: ConfigFlags = { ...options.flags };
+  if (handoverFrom !== null) {
+    const secrets = await requestSecrets(HANDOVER_TIMEOUT_MS);
+    if (secrets.token !== null) flags.token = secrets.token;
+  }
+  const loaded = ensureToken(loadConfig(options.configPath, flags));
   const config = loaded.config;
   // What new workers get. Re-read at every restart and crash respawn, so an edited config
   // takes effect (except host/port: the socket stays); an invalid edit fails the restart.
   let workerConfig = config;
   const reloadConfig = (): void => {
-    const fresh = ensureToken(loadConfig(options.configPath, options.flags)).config;
+    const fresh = ensureToken(loadConfig(options.configPath, flags)).config;
     if (fresh.gateway.port !== config.gateway.port || fresh.gateway.host !== config.gateway.host) {
       logger.warn({ host: socket.host, port: socket.port }, 'gateway.host/port changed in the config: they take effect at the next full stop and start');
     }
@@ -95,6 +104,15 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
   const drainMs = config.gateway.drainTimeoutMs;
 
   removeLegacyPidFile(logger);
+  for (const finding of tightenPermissions({ configPath: options.configPath, stateDir: stateDir() })) {
+    const context = { path: finding.path, mode: formatMode(finding.was), ...(finding.error ? { reason: finding.error } : {}) };
+    if (finding.now !== null) logger.warn(context, `the ${finding.kind} was open to other users (${formatMode(finding.was)}); changed it to ${formatMode(finding.now)}`);
+    else logger.warn(context, `the ${finding.kind} is open to other users (${formatMode(finding.was)}) and could not be changed: restrict it with chmod`);
+  }
+
+  // The command line a respawn or `restart --force` runs again, without the token.
+  const respawnArgv = withoutTokenFlag(process.argv.slice(1)).argv;
+  const startedWithToken = flags.token !== undefined;
 
   // 1. Lock and 2. socket: a handover inherits both from the previous supervisor.
   let socket: ListenSocket;
@@ -121,7 +139,8 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
     version: VERSION,
     restart: { allowed: restartAllowed(env), mode },
     service: serviceManagerName(env),
-    argv: process.argv.slice(1),
+    argv: respawnArgv,
+    ...(startedWithToken ? { tokenFlag: true } : {}),
     execArgv: process.execArgv,
     cwd: process.cwd(),
   });
@@ -296,7 +315,7 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
   }
 
   async function restartByRespawn(): Promise<boolean> {
-    const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+    const child = spawn(process.execPath, [...process.execArgv, ...respawnArgv], {
       detached: true,
       // stderr comes back to us until the handover, so a start-up failure (a config edited
       // into something invalid) is logged with its reason.
@@ -305,6 +324,7 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
       cwd: process.cwd(),
     });
     const newPid = child.pid ?? -1;
+    answerSecretsRequests(child, flags.token ?? null);
     pendingSuccessor = child;
     let childStderr = '';
     child.stderr?.on('data', (chunk: Buffer) => (childStderr = (childStderr + chunk.toString()).slice(-2000)));

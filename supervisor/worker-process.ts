@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { isMessage, WORKER_OPTIONS_ENV, type SupervisorToWorker, type WorkerOptions, type WorkerToSupervisor } from '../src/ipc.js';
+import { isMessage, type SupervisorToWorker, type WorkerOptions, type WorkerToSupervisor } from '../src/ipc.js';
 import type { Logger } from '../src/logger.js';
 import type { LogSink } from './log-sink.js';
 
@@ -35,12 +35,23 @@ const DEFAULT_WORKER_SCRIPT = fileURLToPath(new URL('../worker/main.js', import.
 // After the drain bound, how long a worker may take to exit on its own before SIGKILL.
 const KILL_GRACE_MS = 1000;
 
+/**
+ * The worker's environment: ours without the gateway token, which reaches the worker in
+ * its config over IPC; anything the agent's tools spawn inherits this environment.
+ */
+function workerEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const copy = { ...env };
+  delete copy.XOPC_GATEWAY_TOKEN;
+  return copy;
+}
+
+/** Forks a worker on the listening socket; its options (config, secrets) go over IPC when it asks. */
 export function spawnWorker(options: WorkerOptions, sink: LogSink, logger: Logger): WorkerProcess {
   const script = process.env.XOPC_WORKER_SCRIPT || DEFAULT_WORKER_SCRIPT;
   // fd 3 in the worker = the listening socket; fd 4 = IPC.
   const child: ChildProcess = spawn(process.execPath, [script], {
     stdio: ['ignore', 'pipe', 'pipe', options.listenFd, 'ipc'],
-    env: { ...process.env, [WORKER_OPTIONS_ENV]: JSON.stringify({ ...options, listenFd: 3 }) },
+    env: workerEnv(process.env),
   });
   const pid = child.pid ?? -1;
   let state: WorkerState = 'starting';
@@ -59,6 +70,7 @@ export function spawnWorker(options: WorkerOptions, sink: LogSink, logger: Logge
   child.on('error', (err) => log.error({ err }, 'worker process error'));
   child.on('message', (message: unknown) => {
     if (!isMessage<WorkerToSupervisor>(message)) return;
+    if (message.cmd === 'options-request') send({ cmd: 'options', options: { ...options, listenFd: 3 } });
     if (message.cmd === 'ready') state = 'ready';
     if (message.cmd === 'fatal') fatal = message.message;
   });

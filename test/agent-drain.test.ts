@@ -43,7 +43,7 @@ for (const [what, drainTimeoutMs, intervalMs, completes] of [
       assert.equal(code, 0);
       const messages = await storedTurns(gateway.home);
       if (completes) {
-        assert.deepEqual(events.at(-1), { event: 'done', data: { status: 'ok', reply: 'slow answer', session: 'drain' } });
+        assert.deepEqual(events.at(-1), { event: 'done', data: { status: 'ok', reply: 'slow answer', session: 'drain', session_key: 'main:api:drain' } });
         assert.deepEqual(messages.map((m) => [m.role, m.content]), [['user', 'take your time'], ['assistant', 'slow answer']]);
       } else {
         assert.ok(!events.some((event) => event.event === 'done'), 'the client did not get an answer');

@@ -43,7 +43,7 @@ describe('POST /api/agent on a real OpenAI-compatible server', () => {
     await useRules([]);
     const first = await app.call('POST', '/api/agent', { message: 'first', session: 'history' });
     assert.equal(first.status, 200);
-    assert.deepEqual(first.json, { status: 'ok', reply: 'first', session: 'history' });
+    assert.deepEqual(first.json, { status: 'ok', reply: 'first', session: 'history', session_key: 'main:api:history' });
 
     const second = await app.call('POST', '/api/agent', { message: 'second', session: 'history' });
     assert.equal(second.json.reply, 'first | second');
@@ -57,16 +57,19 @@ describe('POST /api/agent on a real OpenAI-compatible server', () => {
   test('without a session the message goes to the default session of the default agent', async () => {
     await useRules([]);
     const res = await app.call('POST', '/api/agent', { message: 'hello' });
-    assert.deepEqual(res.json, { status: 'ok', reply: 'hello', session: 'default' });
-    assert.equal((await app.call('GET', '/api/sessions/main:api:default')).json.session.messageCount, 2);
+    assert.deepEqual(res.json, { status: 'ok', reply: 'hello', session: 'default', session_key: 'main:api:default' });
+    assert.equal((await app.call('GET', `/api/sessions/${res.json.session_key}`)).json.session.messageCount, 2);
+    // The name it answered is a key too, by the same rule.
+    assert.equal((await app.call('GET', `/api/sessions/${res.json.session}`)).json.session.key, 'main:api:default');
   });
 
   test('a full session key is used as is and echoed back', async () => {
     await useRules([]);
     const res = await app.call('POST', '/api/agent', { message: 'hi helper', session: 'helper:webchat:abc' });
-    assert.deepEqual(res.json, { status: 'ok', reply: 'hi helper', session: 'helper:webchat:abc' });
+    assert.deepEqual(res.json, { status: 'ok', reply: 'hi helper', session: 'helper:webchat:abc', session_key: 'helper:webchat:abc' });
     const named = await app.call('POST', '/api/agent', { message: 'by name', session: 'notes', agentId: 'helper' });
     assert.equal(named.status, 200);
+    assert.equal(named.json.session_key, 'helper:api:notes');
     assert.equal((await app.call('GET', '/api/sessions/helper:api:notes')).status, 200);
   });
 
@@ -107,7 +110,7 @@ describe('POST /api/agent on a real OpenAI-compatible server', () => {
       const res = await app.call('POST', '/api/agent', { message: trigger, session });
       assert.equal(res.status, 502);
       assert.equal(res.json.error.code, 'AGENT_ERROR');
-      assert.ok(res.json.error.message.includes("Model provider 'mock' failed (model mock/test-model)"), res.json.error.message);
+      assert.ok(res.json.error.message.includes(`Model provider 'mock' failed (model mock/test-model, POST ${mock.baseUrl}/chat/completions)`), res.json.error.message);
       assert.ok(res.json.error.message.includes(providerMessage), res.json.error.message);
       assert.equal((await app.call('GET', `/api/sessions/main:api:${session}`)).json.session.messageCount, 0);
     });
@@ -120,7 +123,7 @@ describe('POST /api/agent on a real OpenAI-compatible server', () => {
     const events = await sse.finished;
     const deltas = events.filter((e) => e.event === 'delta');
     assert.ok(deltas.length >= 5, `expected several deltas, got ${JSON.stringify(events)}`);
-    assert.deepEqual(events.at(-1), { event: 'done', data: { status: 'ok', reply: 'stream this reply', session: 'sse' } });
+    assert.deepEqual(events.at(-1), { event: 'done', data: { status: 'ok', reply: 'stream this reply', session: 'sse', session_key: 'main:api:sse' } });
     assert.equal(deltas.map((e) => e.data.text).join(''), 'stream this reply');
   });
 
@@ -219,7 +222,7 @@ describe('POST /api/agent when the provider cannot be used', () => {
       const res = await app.call('POST', '/api/agent', { message: 'anyone there?' });
       assert.equal(res.status, 502);
       assert.equal(res.json.error.code, 'AGENT_ERROR');
-      assert.match(res.json.error.message, /Model provider 'local' failed \(model local\/llama\)/);
+      assert.match(res.json.error.message, /Model provider 'local' failed \(model local\/llama, POST http:\/\/127\.0\.0\.1:9\/v1\/chat\/completions\)/);
     } finally {
       await app.close();
     }
@@ -231,7 +234,7 @@ describe('POST /api/agent when the provider cannot be used', () => {
       const res = await app.call('POST', '/api/agent', { message: 'hello' });
       assert.equal(res.status, 502);
       assert.equal(res.json.error.code, 'AGENT_ERROR');
-      assert.match(res.json.error.message, /providers\.openai\.apiKey .*OPENAI_API_KEY/);
+      assert.match(res.json.error.message, /OPENAI_API_KEY .*providers\.openai\.apiKey/);
       // Asked for a stream, the same failure is still a plain JSON error: nothing was streamed yet.
       const sse = app.stream({ message: 'hello' });
       assert.equal(await sse.opened, 502);

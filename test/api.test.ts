@@ -85,9 +85,9 @@ function testRouter(): Router {
   return router;
 }
 
-async function start(overrides: { cors?: string[]; authLimits?: AppOptions['authLimits']; startedAt?: number } = {}): Promise<Harness> {
+async function start(overrides: { cors?: string[]; authLimits?: AppOptions['authLimits']; startedAt?: number; lockoutLoopback?: boolean } = {}): Promise<Harness> {
   const config = configSchema.parse({
-    gateway: { auth: { token: TOKEN }, bodyLimit: '1kb', cors: { origins: overrides.cors ?? [] } },
+    gateway: { auth: { token: TOKEN, lockoutLoopback: overrides.lockoutLoopback ?? false }, bodyLimit: '1kb', cors: { origins: overrides.cors ?? [] } },
   });
   const log = new MemoryLog();
   const logger = createLogger('worker', 'info', log);
@@ -230,11 +230,13 @@ describe('worker HTTP app', { timeout: 20_000 }, () => {
     assertError(await send(h.port, 'GET', '/api/webhook/test/more'), 401, 'UNAUTHORIZED');
   });
 
-  test('unknown routes: 401 without a token under /api, 404 NOT_FOUND otherwise', async () => {
+  test('unknown routes: 401 without a token under /api, 404 NOT_FOUND otherwise; a wrong method is 405', async () => {
     assertError(await send(h.port, 'GET', '/api/nope'), 401, 'UNAUTHORIZED');
     assert.match(assertError(await send(h.port, 'GET', '/api/nope', { headers: auth }), 404, 'NOT_FOUND'), /GET \/api\/nope/);
-    assertError(await send(h.port, 'DELETE', '/api/echo', { headers: auth }), 404, 'NOT_FOUND');
     assertError(await send(h.port, 'GET', '/nope'), 404, 'NOT_FOUND');
+    const wrongMethod = await send(h.port, 'DELETE', '/api/echo', { headers: auth });
+    assert.match(assertError(wrongMethod, 405, 'METHOD_NOT_ALLOWED'), /DELETE/);
+    assert.equal(wrongMethod.headers.allow, 'POST, HEAD, GET');
   });
 
   test('the logs router is mounted behind auth', async () => {
@@ -340,7 +342,8 @@ describe('failed-auth lockout', { timeout: 10_000 }, () => {
   let h: Harness;
   let now = 1_000_000;
   before(async () => {
-    h = await start({ authLimits: { maxFailures: 3, windowMs: 60_000, lockoutMs: 120_000, now: () => now } });
+    // Loopback clients are exempt by default; these tests come from 127.0.0.1.
+    h = await start({ authLimits: { maxFailures: 3, windowMs: 60_000, lockoutMs: 120_000, now: () => now }, lockoutLoopback: true });
   });
   after(() => h.close());
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createHmac } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { once } from 'node:events';
@@ -7,11 +7,13 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { Webhook } from 'standardwebhooks';
 import { configSchema } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { createApp } from '../worker/app.js';
 import { createFeatures, type Features } from '../worker/features.js';
 import { chatRule, completion, ECHO_RULE, startMockLlm, toolCallRule, type MockLlm } from './helpers/mock-llm.js';
+import { waitUntil } from './helpers/gateway.js';
 
 delete process.env.OPENAI_API_KEY;
 delete process.env.ANTHROPIC_API_KEY;
@@ -96,8 +98,20 @@ async function startApp(overrides: Record<string, unknown>) {
   };
 }
 
-function sign(raw: string): string {
-  return 'sha256=' + createHmac('sha256', SECRET).update(raw).digest('hex');
+// The secret as Standard Webhooks libraries take it: the key's bytes in base64 after `whsec_`.
+const sender = new Webhook(`whsec_${Buffer.from(SECRET).toString('base64')}`);
+
+/** Standard Webhooks headers for `raw`, as a sender library makes them. */
+function sign(raw: string, id: string = `msg_${randomUUID()}`): Record<string, string> {
+  const at = new Date();
+  return { 'webhook-id': id, 'webhook-timestamp': String(Math.floor(at.getTime() / 1000)), 'webhook-signature': sender.sign(id, at, raw) };
+}
+
+/** Checks a reply's Standard Webhooks signature; throws if it does not verify. */
+function assertSigned(received: Received): void {
+  sender.verify(received.raw, received.headers as Record<string, string>);
+  assert.equal(received.headers['webhook-id'], received.headers['x-xopc-delivery']);
+  assert.equal(received.headers['x-xopc-signature'], undefined, 'no legacy signature unless channels.webhook.legacySignature');
 }
 
 describe('generic webhook channel and webchat', () => {
@@ -127,9 +141,9 @@ describe('generic webhook channel and webchat', () => {
     await mock?.stop();
   });
 
-  const inbound = (raw: string, signature?: string) => fetch(`${app.url}/api/webhook/webhook`, {
+  const inbound = (raw: string, signature?: Record<string, string>) => fetch(`${app.url}/api/webhook/webhook`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', ...(signature === undefined ? {} : { 'x-xopc-signature': signature }) },
+    headers: { 'content-type': 'application/json', ...signature },
     body: raw,
   }).then(async (r) => ({ status: r.status, json: await r.json() as any }));
 
@@ -140,16 +154,44 @@ describe('generic webhook channel and webchat', () => {
     assert.equal(res.status, 202);
     assert.match(res.json.message_id, /^msg_/);
     const [reply] = (await receiver.waitFor(start + 1)).slice(start);
-    assert.equal(reply!.headers['x-xopc-signature'], sign(reply!.raw));
+    assertSigned(reply!);
     assert.equal(reply!.headers['x-xopc-event'], 'message');
     assert.ok(reply!.headers['x-xopc-delivery']);
     assert.equal(reply!.body.event, 'message');
     assert.deepEqual({ ...reply!.body.data, message_id: undefined }, { chat_id: 'room-1', content: 'hello hook', in_reply_to: res.json.message_id, message_id: undefined });
   });
 
+  test('a reply to POST /api/message and /api/message/sync carries in_reply_to: the request\'s message_id', async () => {
+    const start = receiver.received.length;
+    const res = await app.call('POST', '/api/message', { channel: 'webhook', chat_id: 'C024BE91L', content: 'match me' });
+    assert.equal(res.status, 202, JSON.stringify(res.json));
+    const [reply] = (await receiver.waitFor(start + 1)).slice(start);
+    assert.equal(reply!.body.data.in_reply_to, res.json.message_id);
+    assert.notEqual(reply!.body.data.message_id, res.json.message_id);
+    assert.equal(reply!.body.data.chat_id, 'C024BE91L');
+    assert.equal(reply!.body.data.content, 'match me');
+
+    const sync = await app.call('POST', '/api/message/sync', { channel: 'webhook', chat_id: 'a.b+c@example.com', content: 'match me too' });
+    assert.equal(sync.status, 200, JSON.stringify(sync.json));
+    const [syncReply] = (await receiver.waitFor(start + 2)).slice(start + 1);
+    assert.equal(syncReply!.body.data.in_reply_to, sync.json.message_id);
+    assert.equal(syncReply!.body.data.chat_id, 'a.b+c@example.com');
+    assert.equal((await app.call('GET', `/api/sessions/${encodeURIComponent('main:webhook:a.b+c@example.com')}`)).json.session.messageCount, 2);
+  });
+
   test('unsigned, wrongly signed or tampered inbound calls are 401 and change nothing', async () => {
     const raw = JSON.stringify({ event: 'message', data: { chat_id: 'intruder', content: 'let me in' } });
-    for (const signature of [undefined, 'sha256=' + '0'.repeat(64), sign(raw.replace('let me in', 'let me on')), sign(raw).slice(0, -1)]) {
+    const good = sign(raw);
+    const wrongKey = new Webhook(Buffer.from('another-secret'), { format: 'raw' }).sign(good['webhook-id']!, new Date(), raw);
+    const signatures = [
+      undefined,
+      { ...good, 'webhook-signature': wrongKey },
+      sign(raw.replace('let me in', 'let me on'), good['webhook-id']),
+      { ...good, 'webhook-signature': good['webhook-signature']!.slice(0, -2) },
+      { ...good, 'webhook-id': 'msg_another' },
+      { 'webhook-id': good['webhook-id']!, 'webhook-signature': good['webhook-signature']! },
+    ];
+    for (const signature of signatures) {
       const res = await inbound(raw, signature);
       assert.equal(res.status, 401, String(signature));
       assert.equal(res.json.error.code, 'UNAUTHORIZED');
@@ -205,12 +247,28 @@ describe('generic webhook channel and webchat', () => {
     assert.equal(receiver.received.length, start);
   });
 
+  test('webchat: the stored reply names the message it answers (in_reply_to)', async () => {
+    const sync = await app.call('POST', '/api/message/sync', { channel: 'webchat', chat_id: 'browser-3', content: 'first' });
+    const accepted = await app.call('POST', '/api/message', { channel: 'webchat', chat_id: 'browser-3', content: 'second' });
+    assert.equal(accepted.status, 202);
+    const messages = await waitUntil(async () => {
+      const session = await app.call('GET', '/api/sessions/main:webchat:browser-3');
+      return session.json.session?.messages.length === 4 ? session.json.session.messages : null;
+    }, 10_000, 'the async reply in the session');
+    assert.deepEqual(messages.map((m: any) => [m.role, m.in_reply_to]), [
+      ['user', undefined],
+      ['assistant', sync.json.message_id],
+      ['user', undefined],
+      ['assistant', accepted.json.message_id],
+    ]);
+  });
+
   test('the agent can notify a chat with the send_message tool', async () => {
     const start = receiver.received.length;
     const res = await app.call('POST', '/api/message/sync', { channel: 'webchat', chat_id: 'browser-2', content: 'please page ops' });
     assert.equal(res.json.reply, 'Message sent to webhook chat ops.');
     const [sent] = receiver.received.slice(start);
     assert.deepEqual({ chat_id: sent!.body.data.chat_id, content: sent!.body.data.content }, { chat_id: 'ops', content: 'disk is full' });
-    assert.equal(sent!.headers['x-xopc-signature'], sign(sent!.raw));
+    assertSigned(sent!);
   });
 });

@@ -120,6 +120,15 @@ test('sizes and token masking', () => {
   assert.equal(parseSize('1mb'), 1024 * 1024);
   assert.equal(parseSize('512kb'), 512 * 1024);
   assert.equal(parseSize(100), 100);
-  assert.equal(maskToken('abc12345MIDDLExyz67890'), 'abc12345...xyz67890');
   assert.equal(maskToken(null), '(none)');
+});
+
+test('a masked token never shows more than a quarter of the token', () => {
+  assert.equal(maskToken('abcdefghijklmnopq'), 'ab...pq', 'a 17-character token shows 4 of 17');
+  assert.equal(maskToken('abc12345MIDDLExyz67890'), 'ab...90');
+  for (let length = 1; length <= 100; length++) {
+    const token = Array.from({ length }, (_, i) => String.fromCharCode(65 + (i % 26))).join('');
+    const shown = maskToken(token).replace('...', '').length;
+    assert.ok(shown * 4 <= length, `length ${length}: ${maskToken(token)} shows ${shown}`);
+  }
 });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -124,14 +124,58 @@ describe('session store files', () => {
 });
 
 describe('session keys', () => {
-  test('keys are three [a-z0-9_-] segments; file names map back to keys', () => {
+  test('agent and channel are [a-z0-9_-]; file names map back to keys', () => {
     assert.deepEqual(parseSessionKey('main:telegram:-100123'), { agentId: 'main', channel: 'telegram', peerId: '-100123' });
-    for (const bad of ['', 'a:b', 'a:b:c:d', 'A:b:c', 'a::c', 'a:b:c d', `a:b:${'x'.repeat(65)}`, 'a/b:c:d']) {
+    for (const bad of ['', 'a:b', 'A:b:c', 'a::c', 'a:b:', 'a:b:c d', `a:b:${'x'.repeat(65)}`, 'a/b:c:d', 'a:b:../x', 'a:b:c\\d', 'a:b:c%2fd', 'a:B:c']) {
       assert.equal(parseSessionKey(bad), null, bad);
     }
     const parts = parseSessionKey('main:api:x_y-1')!;
     assert.deepEqual(parseSessionFileName(sessionFileName(parts)), parts);
     assert.equal(parseSessionFileName('.main~api~x.jsonl.123.tmp'), null);
+  });
+
+  test('chat ids allow case, ".", "@", ":" and "+"; a key splits at its first two colons', () => {
+    assert.deepEqual(parseSessionKey('main:slack:C024BE91L'), { agentId: 'main', channel: 'slack', peerId: 'C024BE91L' });
+    assert.deepEqual(parseSessionKey('main:mail:a.b+c@example.com'), { agentId: 'main', channel: 'mail', peerId: 'a.b+c@example.com' });
+    assert.deepEqual(parseSessionKey('main:matrix:room:42:x'), { agentId: 'main', channel: 'matrix', peerId: 'room:42:x' });
+  });
+
+  test('file names: reversible, lowercase only, unchanged for old keys, never a path', () => {
+    const name = (key: string) => sessionFileName(parseSessionKey(key)!);
+    // Keys of [a-z0-9_-] (all there were before) keep their names: existing files are found.
+    assert.equal(name('main:telegram:-100123'), 'main~telegram~-100123.jsonl');
+    assert.equal(name('main:slack:C024BE91L'), 'main~slack~%43024%42%4591%4c.jsonl');
+    // Differing only in case: names that differ in more than case (case-insensitive file systems).
+    assert.notEqual(name('main:slack:C024BE91L').toLowerCase(), name('main:slack:c024be91l').toLowerCase());
+    for (const key of ['main:slack:C024BE91L', 'main:mail:a.b+c@example.com', 'main:matrix:room:42', 'main:api:..', 'main:api:.', 'main:x:%']) {
+      const parts = parseSessionKey(key);
+      if (!parts) continue;
+      const file = sessionFileName(parts);
+      assert.equal(file, file.toLowerCase(), key);
+      assert.match(file, /^[a-z0-9_%~-]+\.jsonl$/, key);
+      assert.deepEqual(parseSessionFileName(file), parts, key);
+    }
+    // Only the canonical spelling maps back: no second file for one key.
+    for (const stray of ['main~api~%2E%2E.jsonl', 'main~api~%61.jsonl', 'main~api~%2f.jsonl', 'main~api~a%zz.jsonl', 'main~api~A.jsonl', 'main~api~a~b.jsonl']) {
+      assert.equal(parseSessionFileName(stray), null, stray);
+    }
+    assert.throws(() => sessionFileName({ agentId: 'a'.repeat(64), channel: 'b'.repeat(64), peerId: 'C'.repeat(64) }), { code: 'INVALID_REQUEST', message: /too long/ });
+  });
+
+  test('a peer of dots stays inside the sessions dir', async () => {
+    const parent = mkdtempSync(join(root, 'dots-'));
+    const dir = join(parent, 'sessions');
+    const store = createSessionStore({ dir, logger });
+    for (const key of ['main:api:..', 'main:api:.', 'main:mail:a.b+c@example.com', 'main:slack:C024BE91L', 'main:slack:c024be91l']) {
+      const parts = parseSessionKey(key)!;
+      assert.equal((await store.ensure(parts)).created, true, key);
+      await store.appendTurn(parts, 0, turn(key));
+    }
+    assert.deepEqual(readdirSync(dir).sort(), ['main~api~%2e.jsonl', 'main~api~%2e%2e.jsonl', 'main~mail~a%2eb%2bc%40example%2ecom.jsonl', 'main~slack~%43024%42%4591%4c.jsonl', 'main~slack~c024be91l.jsonl'].sort());
+    assert.deepEqual(readdirSync(parent), ['sessions']);
+    const listed = (await store.list({ limit: 10, offset: 0 })).sessions.map((info) => info.key).sort();
+    assert.deepEqual(listed, ['main:api:.', 'main:api:..', 'main:mail:a.b+c@example.com', 'main:slack:C024BE91L', 'main:slack:c024be91l'].sort());
+    assert.equal((await store.readRecent(parseSessionKey('main:slack:C024BE91L')!, 10))!.messages[0]!.content, 'main:slack:C024BE91L');
   });
 });
 

@@ -123,7 +123,7 @@ describe('/api/sessions', () => {
     const missing = await app.call('GET', '/api/sessions/main:api:nope');
     assert.equal(missing.status, 404);
     assert.equal(missing.json.error.code, 'SESSION_NOT_FOUND');
-    for (const key of ['nocolon', 'main:api', 'main:API:x', 'a:b:c:d', `main:api:${'x'.repeat(65)}`]) {
+    for (const key of ['main:api', 'main:API:x', 'main:api:a/b', 'main:api:../../etc', `main:api:${'x'.repeat(65)}`, 'no spaces', '..%2F..%2Fetc']) {
       const res = await app.call('GET', `/api/sessions/${encodeURIComponent(key)}`);
       assert.equal(res.status, 400, key);
       assert.equal(res.json.error.code, 'INVALID_REQUEST');
@@ -138,6 +138,48 @@ describe('/api/sessions', () => {
     const again = await app.call('DELETE', '/api/sessions/main:del:gone');
     assert.equal(again.status, 404);
     assert.equal(again.json.error.code, 'SESSION_NOT_FOUND');
-    assert.equal((await app.call('DELETE', '/api/sessions/bad')).status, 400);
+    assert.equal((await app.call('DELETE', '/api/sessions/main:API:x')).status, 400);
+  });
+
+  test('a short name stands for {agent}:api:{name}, as for /api/agent', async () => {
+    await seed('main:api:short', 1, 0);
+    await seed('helper:api:short', 2, 0);
+    const got = await app.call('GET', '/api/sessions/short');
+    assert.equal(got.status, 200, JSON.stringify(got.json));
+    assert.equal(got.json.session.key, 'main:api:short');
+    const helper = await app.call('GET', '/api/sessions/short?agentId=helper');
+    assert.equal(helper.json.session.key, 'helper:api:short');
+    assert.equal(helper.json.session.messageCount, 4);
+    const missing = await app.call('GET', '/api/sessions/nobody-here');
+    assert.equal(missing.status, 404);
+    assert.match(missing.json.error.message, /main:api:nobody-here/);
+    assert.deepEqual((await app.call('DELETE', '/api/sessions/short')).json, { status: 'ok' });
+    assert.equal((await app.call('GET', '/api/sessions/main:api:short')).status, 404);
+    assert.equal((await app.call('GET', '/api/sessions/helper:api:short')).status, 200);
+    assert.equal((await app.call('GET', '/api/sessions/short?agentId=main')).status, 404);
+    // agentId must agree with a full key's agent.
+    assert.equal((await app.call('GET', '/api/sessions/helper:api:short?agentId=main')).status, 400);
+  });
+
+  test('chat ids with case, ".", "@", ":" and "+" make sessions of their own', async () => {
+    const ids = ['C024BE91L', 'c024be91l', 'a.b+c@example.com', 'room:42'];
+    const keys: string[] = [];
+    for (const chatId of ids) {
+      const res = await app.call('POST', '/api/sessions', { channel: 'slack', chat_id: chatId });
+      assert.equal(res.status, 200, JSON.stringify(res.json));
+      assert.equal(res.json.session.created, true, chatId);
+      assert.equal(res.json.session.peerId, chatId);
+      keys.push(res.json.session.key);
+    }
+    assert.deepEqual(keys, ids.map((id) => `main:slack:${id}`));
+    for (const key of keys) {
+      const res = await app.call('GET', `/api/sessions/${encodeURIComponent(key)}`);
+      assert.equal(res.status, 200, key);
+      assert.equal(res.json.session.key, key);
+    }
+    const listed = await app.call('GET', '/api/sessions?channel=slack');
+    assert.deepEqual(listed.json.sessions.map((session: { key: string }) => session.key).sort(), [...keys].sort());
+    assert.equal((await app.call('DELETE', `/api/sessions/${encodeURIComponent('main:slack:room:42')}`)).status, 200);
+    assert.equal((await app.call('GET', '/api/sessions/main:slack:C024BE91L')).status, 200);
   });
 });

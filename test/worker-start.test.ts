@@ -14,10 +14,10 @@ async function packagesLoadedAtStart(config: Record<string, unknown>): Promise<s
   return (JSON.parse(stdout) as { packages: string[] }).packages;
 }
 
-test('a default worker starts without the body parser, the JSON Schema converter, grammy or croner', async () => {
+test('a default worker starts without the body parser, the JSON Schema converter, grammy, croner or the page server', async () => {
   const packages = await packagesLoadedAtStart({});
   assert.ok(packages.includes('koa'), `recorded: ${packages.join(', ')}`);
-  for (const lazy of ['koa-bodyparser', '@valibot/to-json-schema', 'grammy', 'croner', '@mariozechner/pi-ai']) {
+  for (const lazy of ['koa-bodyparser', '@valibot/to-json-schema', 'grammy', 'croner', '@mariozechner/pi-ai', 'koa-static', 'koa-send', 'tail-file']) {
     assert.ok(!packages.includes(lazy), `${lazy} loaded at start-up; recorded: ${packages.join(', ')}`);
   }
 });

@@ -2,13 +2,15 @@ import Koa from 'koa';
 import type { Config } from '../src/config.js';
 import type { Logger } from '../src/logger.js';
 import { createBearerAuth } from './http/auth.js';
+import { createClientAddress, createProxyTrust } from './http/client-address.js';
 import { createJsonBody } from './http/body.js';
 import { createCors } from './http/cors.js';
 import { createErrorMiddleware, handleAppError } from './http/error-middleware.js';
-import { apiError } from './http/errors.js';
-import type { Routes } from './http/lazy-routes.js';
+import { lazyRoutes, type Routes } from './http/lazy-routes.js';
+import { createNotFound } from './http/not-found.js';
 import { createAuthFailureLimiter, type AuthFailureLimiterOptions } from './http/rate-limit.js';
 import { createRequestLog } from './http/request-log.js';
+import { createUiStatic } from './http/ui-static.js';
 import { createHealthRouter } from './routes/health.js';
 import { createLogsRouter } from './routes/logs.js';
 import { createOpenApiRouter } from './routes/openapi.js';
@@ -24,6 +26,10 @@ export interface AppOptions {
   routers?: Routes[];
   /** Failed-auth lockout numbers; tests shrink them. Defaults: 10 in 60 s, 5 min lockout. */
   authLimits?: AuthFailureLimiterOptions;
+  /** Aborted when the worker starts draining: open-ended streams (the live log) end then. */
+  draining?: AbortSignal;
+  /** The folder the web page is served from (default: dist/ui). */
+  uiRoot?: string;
 }
 
 /**
@@ -34,31 +40,37 @@ export function createApp(options: AppOptions): Koa {
   const { config } = options;
   const logger = options.logger.child({ component: 'http' });
   const app = new Koa();
-  // The socket's address is the client: X-Forwarded-For from an arbitrary client would
-  // let it pick a fresh address for every failed token guess.
+  // Koa's own proxy support believes the left-most X-Forwarded-For entry, which the client
+  // writes: it could pick a fresh address for every failed token guess. The client address
+  // middleware believes only gateway.trustedProxies.
   app.proxy = false;
   app.on('error', handleAppError(logger));
   if (!config.gateway.auth.token) logger.warn('No gateway token configured; every /api request will be refused');
 
-  const routers: Routes[] = [createLogsRouter({ logFile: options.logFile, maxFiles: config.logging.maxFiles }), ...(options.routers ?? [])];
+  const logs = { logFile: options.logFile, maxFiles: config.logging.maxFiles };
+  const draining = options.draining ?? new AbortController().signal;
+  const routers: Routes[] = [
+    // The file follower loads on the first stream request.
+    lazyRoutes(['/api/logs/stream'], async () => (await import('./routes/logs-stream.js')).createLogsStreamRouter({ ...logs, draining })),
+    createLogsRouter(logs),
+    ...(options.routers ?? []),
+  ];
   const health = createHealthRouter({ startedAt: options.startedAt ?? Date.now() });
   const openapi = createOpenApiRouter(() => [health, openapi, ...routers]);
   const jsonBody = createJsonBody({ limit: config.gateway.bodyLimit });
 
   app.use(createErrorMiddleware());
+  app.use(createClientAddress(createProxyTrust(config.gateway.trustedProxies)));
   app.use(warmUpAfterFirstRequest(() => [jsonBody.preload(), ...routers.map((router) => router.preload?.())]));
   app.use(createRequestLog(logger));
   app.use(createCors({ origins: config.gateway.cors.origins }));
   app.use(health.routes());
   app.use(openapi.routes());
-  app.use(createBearerAuth({ token: config.gateway.auth.token, limiter: createAuthFailureLimiter(options.authLimits) }));
+  app.use(createUiStatic({ root: options.uiRoot }));
+  app.use(createBearerAuth({ token: config.gateway.auth.token, limiter: createAuthFailureLimiter(options.authLimits), lockoutLoopback: config.gateway.auth.lockoutLoopback, logger }));
   app.use(jsonBody.middleware);
   for (const router of routers) app.use(router.routes());
-  app.use(async (ctx) => {
-    // Reached when no router answered; a handler that set a body and called next() did answer.
-    if (ctx.body !== undefined || ctx.status !== 404) return;
-    throw apiError('NOT_FOUND', `No route for ${ctx.method} ${ctx.path.slice(0, 200)}`);
-  });
+  app.use(createNotFound());
   return app;
 }
 

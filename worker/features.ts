@@ -3,6 +3,7 @@ import type { Config } from '../src/config.js';
 import type { Logger } from '../src/logger.js';
 import { createAgentService, type AgentService } from './agent/agent-service.js';
 import { defaultAgentId } from './agent/agents.js';
+import { chooseModel, requireModel } from './agent/default-model.js';
 import { createToolRegistry, type ToolRegistry } from './agent/tool-registry.js';
 import { createCurrentTimeTool } from './agent/tools/current-time.js';
 import { createChannelFeature } from './channels/channel-feature.js';
@@ -47,7 +48,7 @@ export interface Features {
 /** Builds the worker's features. Each feature issue adds its part here. */
 export async function createFeatures(context: FeatureContext): Promise<Features> {
   const { config, logger, stateDir } = context;
-  warnAboutAgents(config, logger);
+  logAgents(config, logger);
 
   // One queue for the whole worker: agent turns and session deletes of one session run in order.
   const queue = createKeyedQueue();
@@ -93,11 +94,23 @@ export async function createFeatures(context: FeatureContext): Promise<Features>
   };
 }
 
-function warnAboutAgents(config: Config, logger: Logger): void {
+/** Says at start-up which model each agent will use and why, and what is wrong with the agents' config. */
+function logAgents(config: Config, logger: Logger): void {
   const fallback = defaultAgentId(config);
   if (!fallback) {
     logger.warn('No agent is enabled in agents.list: /api/agent will answer AGENT_ERROR until one is');
   } else if (config.agents.default !== fallback) {
     logger.warn({ configured: config.agents.default, using: fallback }, 'agents.default is not an enabled agent; using the first enabled one');
+  }
+  const log = logger.child({ component: 'agent' });
+  for (const agent of config.agents.list.filter((entry) => entry.enabled)) {
+    const choice = chooseModel(config, agent.id);
+    try {
+      const model = requireModel(choice, agent.id);
+      const why = choice.chosenBy ? `${choice.setting} is not set; chosen because ${choice.chosenBy}` : `from ${choice.setting}`;
+      log.info({ agent: agent.id, model, setting: choice.setting }, `agent ${agent.id} uses model ${model} (${why})`);
+    } catch (err) {
+      log.warn({ agent: agent.id }, (err as Error).message);
+    }
   }
 }

@@ -1,6 +1,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import net, { type Socket } from 'node:net';
 import { errorBody } from './http/errors.js';
+import { clientKey } from './http/rate-limit.js';
 
 // How long after its last response a keep-alive connection may still send one more
 // request (answered with `Connection: close`) once a stop has started. A client in a
@@ -8,10 +9,40 @@ import { errorBody } from './http/errors.js';
 // that moment shows up as a reset; a connection idle for longer than this is ended at
 // once, so a stop is not held up by idle clients.
 const IDLE_GRACE_MS = 300;
-// Keep-alive timeout, announced to clients in `Keep-Alive: timeout=5`. Clients such as
-// undici stop reusing a socket a second before it; a drain for a restart ends idle
-// sockets only at this point, so no client ever sends on a socket being closed.
-const KEEP_ALIVE_TIMEOUT_MS = 5000;
+// How often Node looks for requests past their headers or request timeout: a slow client
+// is cut at most this long after its bound (Node's default, 30 s, would triple a 10 s bound).
+const TIMEOUT_CHECK_INTERVAL_MS = 1000;
+
+/** The bounds a client gets (gateway.* config keys; defaults in src/config.ts). */
+export interface ConnectionLimits {
+  /** The request line and headers must arrive within this (slow-header clients, idle fresh sockets). */
+  headersTimeoutMs: number;
+  /** The whole request, body included, must arrive within this (slow-body clients). */
+  requestTimeoutMs: number;
+  /**
+   * A keep-alive connection with no request in progress is closed after this, announced as
+   * `Keep-Alive: timeout=N`. Clients such as undici stop reusing a socket a second before
+   * it; a drain for a restart ends idle sockets only at this point, so no client ever
+   * sends on a socket being closed.
+   */
+  idleTimeoutMs: number;
+  /** Open connections in all; more are closed at once. */
+  maxConnections: number;
+  /** Open connections from one client address (an IPv6 /64 counts as one); more are closed at once. */
+  maxConnectionsPerAddress: number;
+  /** Addresses the per-address cap does not apply to (trusted reverse proxies carry many clients). */
+  exempt?: (address: string) => boolean;
+  /** Told when an address reaches its cap (once until it drops below again). */
+  onCapReached?: (info: { address: string; open: number; scope: 'address' | 'total' }) => void;
+}
+
+export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  idleTimeoutMs: 5000,
+  maxConnections: 1024,
+  maxConnectionsPerAddress: 128,
+};
 
 interface ConnectionState {
   active: number;
@@ -23,6 +54,8 @@ interface ConnectionState {
   /** The request last handed to the app, and the socket's bytesRead then (see rejectedMethod). */
   lastRequest?: IncomingMessage;
   lastRequestBytes: number;
+  /** The response to `lastRequest`. */
+  lastResponse?: ServerResponse;
 }
 
 export interface DrainableServer {
@@ -44,13 +77,14 @@ export interface DrainableServer {
  * connections at once, including connections accepted a moment ago whose first request
  * is still on the wire, which turns every restart into a few resets.
  */
-export function createDrainableServer(handler: (req: IncomingMessage, res: ServerResponse) => void): DrainableServer {
+export function createDrainableServer(handler: (req: IncomingMessage, res: ServerResponse) => void, limits: ConnectionLimits = DEFAULT_CONNECTION_LIMITS): DrainableServer {
   const connections = new Map<Socket, ConnectionState>();
+  const perAddress = new Map<string, number>();
   let draining = false;
   let idleGraceMs = IDLE_GRACE_MS;
   let onEmpty: (() => void) | null = null;
 
-  const server = http.createServer((req, res) => {
+  const server = http.createServer({ connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS }, (req, res) => {
     const state = connections.get(req.socket);
     if (state) {
       state.active++;
@@ -58,6 +92,7 @@ export function createDrainableServer(handler: (req: IncomingMessage, res: Serve
       state.responses.add(res);
       state.lastRequest = req;
       state.lastRequestBytes = req.socket.bytesRead;
+      state.lastResponse = res;
       if (state.idleTimer) clearTimeout(state.idleTimer);
       state.idleTimer = undefined;
     }
@@ -73,30 +108,62 @@ export function createDrainableServer(handler: (req: IncomingMessage, res: Serve
   });
   // Keep-alive a little longer than common client pools (undici's default is 4 s) so a
   // client never sends on a socket the server is closing at the same moment.
-  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  server.keepAliveTimeout = limits.idleTimeoutMs;
+  server.headersTimeout = limits.headersTimeoutMs;
+  server.requestTimeout = limits.requestTimeoutMs;
 
   // Requests Node's HTTP parser rejects before the app sees them (bad framing, a URL or
   // headers over 16 KB, a header timeout) get the documented JSON error, not Node's bare 400.
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     // As Node's own handler: answer unless a response has already started on this socket.
     const inProgress = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
-    if (err.code === 'ECONNRESET' || !socket.writable || inProgress?.headersSent) {
+    // And unless the request it is about was answered already: its body may still be on
+    // the wire after an early answer (a 401 before the body was read), and a fault in that
+    // body must not produce a second response to the same request.
+    const state = connections.get(socket);
+    const answered = state?.lastRequest && !state.lastRequest.complete && state.lastResponse?.headersSent;
+    if (err.code === 'ECONNRESET' || !socket.writable || inProgress?.headersSent || answered) {
       socket.destroy();
       return;
     }
     const message = err.code === 'HPE_HEADER_OVERFLOW' ? 'Request line or headers too large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'Request not received in time' : 'Malformed HTTP request';
     const body = JSON.stringify(errorBody('INVALID_REQUEST', message));
     // A response to HEAD has no body, even an error (RFC 9110 9.3.2).
-    const head = rejectedMethod(err, socket, connections.get(socket)) === 'HEAD';
+    const head = rejectedMethod(err, socket, state) === 'HEAD';
     socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${head ? '' : body}`);
   });
 
+  // Caps reached and not yet left (client keys, and TOTAL), so each is logged once.
+  const capped = new Set<string>();
+  const TOTAL = '(total)';
   server.on('connection', (socket: Socket) => {
+    const address = socket.remoteAddress ?? 'unknown';
+    const key = clientKey(address);
+    const exempt = limits.exempt?.(address) ?? false;
+    const open = perAddress.get(key) ?? 0;
+    // Refused before Node reads a byte: a client holding many sockets (idle, or trickling
+    // headers) cannot starve the others of descriptors and memory.
+    const overTotal = connections.size >= limits.maxConnections;
+    if (overTotal || (!exempt && open >= limits.maxConnectionsPerAddress)) {
+      const scope = overTotal ? 'total' : 'address';
+      if (!capped.has(overTotal ? TOTAL : key)) {
+        capped.add(overTotal ? TOTAL : key);
+        limits.onCapReached?.({ address, open: scope === 'total' ? connections.size : open, scope });
+      }
+      socket.destroy();
+      return;
+    }
+    perAddress.set(key, open + 1);
     connections.set(socket, { active: 0, responses: new Set(), served: 0, lastActivity: Date.now(), lastRequestBytes: 0 });
     socket.once('close', () => {
       const state = connections.get(socket);
       if (state?.idleTimer) clearTimeout(state.idleTimer);
       connections.delete(socket);
+      const left = (perAddress.get(key) ?? 1) - 1;
+      if (left > 0) perAddress.set(key, left);
+      else perAddress.delete(key);
+      capped.delete(key);
+      if (connections.size < limits.maxConnections) capped.delete(TOTAL);
       if (connections.size === 0) onEmpty?.();
     });
   });
@@ -129,7 +196,7 @@ export function createDrainableServer(handler: (req: IncomingMessage, res: Serve
     drain(timeoutMs, { keepIdle = false } = {}) {
       if (!draining) {
         draining = true;
-        idleGraceMs = keepIdle ? KEEP_ALIVE_TIMEOUT_MS : IDLE_GRACE_MS;
+        idleGraceMs = keepIdle ? limits.idleTimeoutMs : IDLE_GRACE_MS;
         // Stop accepting without http.Server's closeIdleConnections(); our copy of the
         // listening fd closes, the socket itself stays open in the supervisor.
         net.Server.prototype.close.call(server);

@@ -3,15 +3,19 @@ import { takeOverSignals } from '../src/early-signals.js';
 import { createLogger, type Logger } from '../src/logger.js';
 import { stateDir } from '../src/paths.js';
 import { resolveLogFile } from '../src/log-file.js';
-import { isMessage, WORKER_OPTIONS_ENV, type SupervisorToWorker, type WorkerOptions, type WorkerToSupervisor } from '../src/ipc.js';
+import { isMessage, type SupervisorToWorker, type WorkerOptions, type WorkerToSupervisor } from '../src/ipc.js';
 import { createApp } from './app.js';
 import { createFeatures, type Features } from './features.js';
 import { createDrainableServer, type DrainableServer } from './http-server.js';
+import { createProxyTrust } from './http/client-address.js';
+import { lazyRoutes } from './http/lazy-routes.js';
 import { createPipeDestination } from './log-destination.js';
 
 // When the supervisor dies (even by SIGKILL) the IPC channel closes: a worker never
 // outlives it. In-flight requests get this long to finish; nothing new is accepted.
 const ORPHAN_EXIT_MS = 500;
+// The supervisor answers `options-request` at once; this only bounds a broken channel.
+const OPTIONS_TIMEOUT_MS = 10_000;
 
 function send(message: WorkerToSupervisor): void {
   if (process.connected) process.send!(message);
@@ -19,13 +23,15 @@ function send(message: WorkerToSupervisor): void {
 
 /** The worker process: builds the app and its features, serves on the inherited socket, obeys the supervisor. */
 async function main(): Promise<void> {
-  const options = JSON.parse(process.env[WORKER_OPTIONS_ENV] ?? 'null') as WorkerOptions | null;
-  // It holds the config's secrets: keep them out of anything this worker may spawn.
-  delete process.env[WORKER_OPTIONS_ENV];
-  if (!options || !process.send) {
+  if (!process.send) {
     console.error('xopc worker: start the gateway with `xopc gateway`; the worker is not run by hand.');
     process.exit(1);
   }
+  let receiveOptions: (options: WorkerOptions) => void = () => {};
+  const optionsReceived = new Promise<WorkerOptions>((resolve, reject) => {
+    receiveOptions = resolve;
+    setTimeout(() => reject(new Error(`no options from the supervisor within ${OPTIONS_TIMEOUT_MS} ms`)), OPTIONS_TIMEOUT_MS).unref();
+  });
   const startedAt = Date.now();
   let logger: Logger | undefined;
   // Created first: the process-wide stdout 'error' listener must exist before any write,
@@ -35,10 +41,13 @@ async function main(): Promise<void> {
   let http: DrainableServer | undefined;
   let backgroundRunning = false;
   let drainStarted = false;
+  // Open-ended responses (the live log stream) end when the drain starts, not at its timeout.
+  const draining = new AbortController();
 
   async function drain(timeoutMs: number, forRestart = false): Promise<void> {
     if (drainStarted) return;
     drainStarted = true;
+    draining.abort();
     send({ cmd: 'draining', inFlight: http?.inFlight() ?? 0 });
     logger?.info({ inFlight: http?.inFlight() ?? 0, timeoutMs }, 'worker draining');
     // In a restart background services were handed over before; on a stop they wind down
@@ -57,6 +66,7 @@ async function main(): Promise<void> {
   }
 
   const handlers: Record<SupervisorToWorker['cmd'], (message: any) => void | Promise<void>> = {
+    options: (message: { options: WorkerOptions }) => receiveOptions(message.options),
     'start-background': async () => {
       if (backgroundRunning || drainStarted || !features) return;
       backgroundRunning = true;
@@ -100,13 +110,36 @@ async function main(): Promise<void> {
   const drainOnSignal = () => void drain(5000);
   takeOverSignals({ SIGTERM: drainOnSignal, SIGINT: drainOnSignal, SIGHUP: drainOnSignal });
 
+  send({ cmd: 'options-request' });
+  let options: WorkerOptions;
+  try {
+    options = await optionsReceived;
+  } catch (err) {
+    console.error(`xopc worker: ${(err as Error).message}`);
+    process.exit(1);
+  }
   try {
     // Validated by the supervisor: the worker does not load the schema library (a faster start).
     const config = options.config;
     logger = createLogger('worker', config.logging.level, destination);
     features = await createFeatures({ config, logger, stateDir: stateDir() });
-    const app = createApp({ config, logger, logFile: resolveLogFile(config.logging, options.configPath), startedAt, routers: features.routers });
-    http = createDrainableServer(app.callback());
+    const { channels } = features.services;
+    const status = lazyRoutes(['/api/status'], async () => (await import('./routes/status.js')).createStatusRouter({
+      config, startedAt, supervisorPid: process.ppid, host: options.host, port: options.port, channels: () => channels.list().map((channel) => channel.name),
+    }));
+    const app = createApp({ config, logger, logFile: resolveLogFile(config.logging, options.configPath), startedAt, routers: [...features.routers, status], draining: draining.signal });
+    const { gateway } = config;
+    const log = logger;
+    http = createDrainableServer(app.callback(), {
+      headersTimeoutMs: gateway.headersTimeoutMs,
+      requestTimeoutMs: gateway.requestTimeoutMs,
+      idleTimeoutMs: gateway.idleTimeoutMs,
+      maxConnections: gateway.maxConnections,
+      maxConnectionsPerAddress: gateway.maxConnectionsPerAddress,
+      exempt: createProxyTrust(gateway.trustedProxies),
+      onCapReached: ({ address, open, scope }) =>
+        log.warn({ address, open, scope }, scope === 'total' ? `gateway.maxConnections (${open}) reached: new connections are closed at once` : `${address} holds gateway.maxConnectionsPerAddress (${open}) connections: its new ones are closed at once`),
+    });
     await http.listen(options.listenFd);
     const address = http.server.address();
     // The socket must be the one the supervisor bound; anything else is a bug upstream.

@@ -1,6 +1,7 @@
 import { cac, type CAC } from 'cac';
 import { CliError, EXIT } from '../cli-error.js';
 import { VERSION } from '../version.js';
+import { describeApiError } from './api-error.js';
 import { loadTargetConfig, resolveTarget, type TargetOptions } from './common.js';
 
 interface ClientOptions extends TargetOptions {
@@ -169,10 +170,7 @@ async function request(options: ClientOptions, method: string, path: string, bod
   } catch {
     /* described below */
   }
-  if (!response.ok) {
-    const error = json.error as { code?: string; message?: string } | undefined;
-    throw new CliError(error?.code ? `${error.code}: ${error.message}` : `The gateway answered HTTP ${response.status}`);
-  }
+  if (!response.ok) throw new CliError(describeApiError(response.status, json, response.headers.get('retry-after')));
   return json;
 }
 

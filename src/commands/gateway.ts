@@ -1,5 +1,6 @@
 import { cac, type CAC } from 'cac';
 import { VERSION } from '../version.js';
+import type { DashboardOptions } from './dashboard.js';
 import type { LogsOptions } from './logs.js';
 import type { RestartOptions } from './restart.js';
 import type { RunOptions } from './run.js';
@@ -60,6 +61,12 @@ export function buildGatewayCli(): CAC {
     .command('token', 'Print the gateway auth token')
     .option(...CONFIG_OPTION)
     .action(async (options: TargetOptions) => (await import('./token.js')).printToken(options));
+
+  cli
+    .command('dashboard', 'Print (and open, on a desktop) the control page URL, signed in through its #token= fragment')
+    .option('--no-open', 'Only print the URL')
+    .option(...CONFIG_OPTION)
+    .action(async (options: DashboardOptions) => (await import('./dashboard.js')).openDashboard(options));
 
   cli
     .command('install', 'Install the gateway as a service that starts at login (systemd user unit, LaunchAgent, Task Scheduler)')

@@ -17,6 +17,8 @@ interface RunningInfo extends LockInfo {
   argv?: string[];
   execArgv?: string[];
   cwd?: string;
+  /** Started with `--token`, which `argv` leaves out (it never reaches the lock file). */
+  tokenFlag?: boolean;
 }
 
 // How long a restart may take to show: the old worker's drain plus a new start.
@@ -45,6 +47,10 @@ export async function restartGateway(options: RestartOptions): Promise<number> {
 }
 
 async function forceRestart(target: Target, before: RunningInfo, verifyMs: number): Promise<number> {
+  if (before.tokenFlag && before.restart?.mode !== 'supervised' && !process.env.XOPC_GATEWAY_TOKEN) {
+    // Before killing anything: the same command line without the token would come back with another one.
+    throw new CliError('The gateway was started with --token, which is not recorded anywhere; run this with XOPC_GATEWAY_TOKEN set to that token (the new gateway inherits it), or stop it and start it again yourself.');
+  }
   await terminateProcesses([before.pid, ...(before.workerPid ? [before.workerPid] : [])]);
   removeStaleLock(target.lockPath);
   if (before.restart?.mode !== 'supervised') {

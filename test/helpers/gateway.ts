@@ -45,6 +45,8 @@ export interface StartOptions {
   /** Resolve once the process exits instead of waiting for ready (for start-up failures). */
   expectExit?: boolean;
   readyTimeoutMs?: number;
+  /** Another build's CLI (a benchmark compares builds); default: this one's. */
+  cli?: string;
 }
 
 export interface Gateway {
@@ -134,7 +136,7 @@ export async function startGateway(options: StartOptions = {}): Promise<Gateway>
   mkdirSync(home, { recursive: true });
   const configPath = options.configPath ?? join(home, 'config.json');
   if (options.config) writeFileSync(configPath, JSON.stringify(options.config, null, 2), { mode: 0o600 });
-  const args = [CLI, 'gateway', ...(options.args ?? ['--port', '0', '--host', '127.0.0.1'])];
+  const args = [options.cli ?? CLI, 'gateway', ...(options.args ?? ['--port', '0', '--host', '127.0.0.1'])];
   if (options.configPath) args.push('--config', configPath);
   const proc = spawn(process.execPath, args, { env: childEnv(home, options.env), stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';

@@ -3,6 +3,7 @@ import type { AssistantMessage, Context, Message, TSchema, Tool, ToolCall } from
 import { ApiError, apiError } from '../http/errors.js';
 import type { StoredMessage } from '../sessions/session-types.js';
 import { fromAssistantMessage } from './messages.js';
+import { providerError, timeoutError } from './provider-errors.js';
 import { loadPiAi, type ResolvedModel } from './providers.js';
 import type { AgentTool, ToolContext, ToolOutput } from './tool-registry.js';
 
@@ -42,9 +43,6 @@ export interface AgentLoopResult {
 
 const STEP_SEPARATOR = '\n\n';
 const MAX_TOOL_OUTPUT_CHARS = 100_000;
-const MAX_ERROR_DETAIL_CHARS = 500;
-// Shorter "keys" are placeholders for keyless local servers, not secrets.
-const MIN_REDACTED_KEY_CHARS = 16;
 
 /**
  * One agent turn: call the model with the history and the new message; while it asks
@@ -178,18 +176,6 @@ async function runTool(options: AgentLoopOptions, toolList: Tool[], call: ToolCa
 function normalize(output: ToolOutput): { text: string; isError: boolean } {
   const { text, isError } = typeof output === 'string' ? { text: output, isError: false } : { text: String(output.text), isError: output.isError === true };
   return { text: text.length > MAX_TOOL_OUTPUT_CHARS ? `${text.slice(0, MAX_TOOL_OUTPUT_CHARS)}... [truncated]` : text, isError };
-}
-
-function timeoutError(resolved: ResolvedModel, timeoutMs: number) {
-  return apiError('AGENT_ERROR', `Model provider '${resolved.provider}' did not answer within ${timeoutMs} ms (model ${resolved.ref}); raise agents.defaults.timeoutMs or check the provider`);
-}
-
-function providerError(resolved: ResolvedModel, detail: string) {
-  // Never echo a key back, whatever the provider put in its message.
-  const redacted = resolved.apiKey.length >= MIN_REDACTED_KEY_CHARS ? detail.split(resolved.apiKey).join('[redacted]') : detail;
-  let clean = redacted.replace(/\s+/g, ' ').trim();
-  if (clean.length > MAX_ERROR_DETAIL_CHARS) clean = `${clean.slice(0, MAX_ERROR_DETAIL_CHARS)}...`;
-  return apiError('AGENT_ERROR', `Model provider '${resolved.provider}' failed (model ${resolved.ref}): ${clean}`);
 }
 
 function cancelled() {

@@ -8,6 +8,7 @@ import type { StoredMessage } from '../sessions/session-types.js';
 import { agentProfile } from './agents.js';
 import { replyOf, runAgentLoop, type AgentEvent } from './agent-loop.js';
 import { toModelMessages } from './messages.js';
+import { requireModel } from './default-model.js';
 import { createModelResolver } from './providers.js';
 import type { ToolRegistry } from './tool-registry.js';
 
@@ -101,7 +102,8 @@ export function createAgentService(options: AgentServiceOptions): AgentService {
       if (shutdown.signal.aborted) throw apiError('AGENT_ERROR', 'The gateway is shutting down; retry shortly');
       const profile = agentProfile(config, session.agentId);
       // Fails fast, before the session is touched, when no provider is configured.
-      const resolved = await resolver.resolve(profile.model, profile.id);
+      const { setting, chosenBy } = profile.model;
+      const resolved = await resolver.resolve(requireModel(profile.model, profile.id), { agentId: profile.id, setting, ...(chosenBy ? { chosenBy } : {}) });
 
       const run = (onEvent?: (event: AgentEvent) => void, signal?: AbortSignal) => queue.run(sessionKey, async () => {
         const startedAt = Date.now();

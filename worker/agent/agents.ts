@@ -1,12 +1,13 @@
 import type { Config } from '../../src/config.js';
 import { apiError } from '../http/errors.js';
-import { describeBadKey, isSegment, parseSessionKey, type SessionKeyParts } from '../sessions/session-key.js';
+import { chooseModel, type ModelChoice } from './default-model.js';
+import { describeBadKey, isPeerId, parseSessionKey, PEER_RULE, type SessionKeyParts } from '../sessions/session-key.js';
 
 /** One entry of `agents.list` with the defaults filled in. */
 export interface AgentProfile {
   id: string;
-  /** `provider/model` */
-  model: string;
+  /** Its model and the setting that picks it. */
+  model: ModelChoice;
   systemPrompt: string;
 }
 
@@ -42,29 +43,38 @@ export function resolveAgentId(config: Config, requested: string | undefined): s
 export function agentProfile(config: Config, agentId: string): AgentProfile {
   const agent = config.agents.list.find((entry) => entry.id === agentId && entry.enabled);
   if (!agent) throw apiError('INVALID_REQUEST', `Unknown or disabled agent "${clip(agentId)}"`);
-  return { id: agent.id, model: agent.model ?? config.agents.defaults.model, systemPrompt: agent.systemPrompt ?? DEFAULT_SYSTEM_PROMPT };
+  return { id: agent.id, model: chooseModel(config, agent.id), systemPrompt: agent.systemPrompt ?? DEFAULT_SYSTEM_PROMPT };
 }
 
 /**
- * Where a POST /api/agent message goes (SPEC 5): a `session` without a colon is a
- * name, mapped to `{agent}:api:{name}`; a full key is used as is, and its agent
- * must be enabled and agree with `agentId` when both are given.
+ * The rule for every place that takes a session key (POST /api/agent's `session`, GET and
+ * DELETE /api/sessions/:key): a full key `{agentId}:{channel}:{peerId}` is used as is (its
+ * agent must agree with `agentId` when both are given); a name without a colon stands for
+ * `{agent}:api:{name}`, the agent being `agentId` or the default one.
  */
-export function resolveChatTarget(config: Config, input: { session?: string; agentId?: string }): SessionKeyParts {
-  const session = input.session ?? DEFAULT_SESSION_NAME;
-  if (session.includes(':')) {
-    const parts = parseSessionKey(session);
-    if (!parts) throw apiError('INVALID_REQUEST', describeBadKey(session));
-    if (input.agentId !== undefined && input.agentId !== parts.agentId) {
-      throw apiError('INVALID_REQUEST', `agentId "${clip(input.agentId)}" does not match the agent of session "${session}"`);
+export function resolveSessionKey(config: Config, key: string, agentId?: string): SessionKeyParts {
+  if (key.includes(':')) {
+    const parts = parseSessionKey(key);
+    if (!parts) throw apiError('INVALID_REQUEST', describeBadKey(key));
+    if (agentId !== undefined && agentId !== parts.agentId) {
+      throw apiError('INVALID_REQUEST', `agentId "${clip(agentId)}" does not match the agent of session "${clip(key)}"`);
     }
-    resolveAgentId(config, parts.agentId);
     return parts;
   }
-  if (!isSegment(session)) {
-    throw apiError('INVALID_REQUEST', `Invalid session name "${clip(session)}": use 1-64 characters of [a-z0-9_-], or a full key {agentId}:{channel}:{peerId}`);
+  if (!isPeerId(key)) {
+    throw apiError('INVALID_REQUEST', `Invalid session name "${clip(key)}": use ${PEER_RULE} without ':', or a full key {agentId}:{channel}:{peerId}`);
   }
-  return { agentId: resolveAgentId(config, input.agentId), channel: API_CHANNEL, peerId: session };
+  return { agentId: resolveAgentId(config, agentId), channel: API_CHANNEL, peerId: key };
+}
+
+/**
+ * Where a POST /api/agent message goes (SPEC 5): `session` (default "default") by
+ * `resolveSessionKey`; the session's agent must be enabled.
+ */
+export function resolveChatTarget(config: Config, input: { session?: string; agentId?: string }): SessionKeyParts {
+  const parts = resolveSessionKey(config, input.session ?? DEFAULT_SESSION_NAME, input.agentId);
+  resolveAgentId(config, parts.agentId);
+  return parts;
 }
 
 function clip(text: string): string {

@@ -59,7 +59,7 @@ export async function createChannelFeature(options: ChannelFeatureOptions): Prom
   }
   if (webhook.enabled) {
     const { createWebhookChannel } = await import('./webhook/webhook-channel.js');
-    list.push(createWebhookChannel({ config: webhook, logger, onInbound }));
+    list.push(createWebhookChannel({ config: webhook, logger, onInbound, stateDir }));
   }
   const channels = createChannelRegistry(list, logger);
   logger.info({ channels: list.map((channel) => channel.name) }, 'channels enabled');

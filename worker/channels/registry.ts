@@ -15,11 +15,11 @@ export function createChannelRegistry(channels: Channel[], logger: Logger): Chan
     get: (name) => byName.get(name),
     list: () => [...byName.values()],
 
-    async send(name, chatId, text) {
+    async send(name, chatId, text, options) {
       const channel = byName.get(name);
       if (!channel) throw apiError('CHANNEL_NOT_FOUND', `Channel "${clip(name)}" is not configured or not enabled`);
       try {
-        await channel.send(chatId, text);
+        await channel.send(chatId, text, options);
       } catch (err) {
         if (err instanceof ApiError) throw err;
         throw apiError('CHANNEL_ERROR', `Delivery to ${name} chat ${clip(chatId)} failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });

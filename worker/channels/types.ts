@@ -23,6 +23,15 @@ export interface InboundMessage {
  */
 export type InboundHandler = (message: InboundMessage) => Promise<string>;
 
+/** What a delivery may say about itself beside its text. */
+export interface SendOptions {
+  /**
+   * The message_id of the request this text answers (POST /api/message): channels whose
+   * payload can carry it send it as `in_reply_to`, so the receiver can match the reply.
+   */
+  inReplyTo?: string;
+}
+
 /** An HTTP request to `POST /api/webhook/:channel`, reduced to what a channel needs. */
 export interface WebhookRequest {
   /** Lowercase header names. */
@@ -51,7 +60,7 @@ export interface Channel {
    * Delivers text to a chat. Throws apiError('CHANNEL_ERROR') when the channel refused
    * or failed delivery after its retries.
    */
-  send(chatId: string, text: string): Promise<void>;
+  send(chatId: string, text: string, options?: SendOptions): Promise<void>;
   /**
    * Present on channels that accept inbound webhooks; authenticates the request itself
    * and throws apiError('UNAUTHORIZED' | 'INVALID_REQUEST' | 'CHANNEL_NOT_FOUND') to refuse it.
@@ -71,7 +80,7 @@ export interface ChannelRegistry {
    * Delivers text to a chat of a channel. Throws apiError('CHANNEL_NOT_FOUND') for an
    * unknown or disabled channel and apiError('CHANNEL_ERROR') when delivery failed.
    */
-  send(channel: string, chatId: string, text: string): Promise<void>;
+  send(channel: string, chatId: string, text: string, options?: SendOptions): Promise<void>;
   /** Starts every channel's background work (owner worker only). */
   start(): Promise<void>;
   /** Stops it again; resolves once no channel polls any more. */

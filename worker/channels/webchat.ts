@@ -1,5 +1,5 @@
 import type { KeyedQueue } from '../sessions/session-queue.js';
-import { formatSessionKey, isSegment } from '../sessions/session-key.js';
+import { formatSessionKey, isPeerId, PEER_RULE } from '../sessions/session-key.js';
 import type { SessionStore } from '../sessions/session-store.js';
 import { apiError } from '../http/errors.js';
 import type { Channel } from './types.js';
@@ -28,7 +28,7 @@ export function createWebchatChannel(options: WebchatOptions): Channel {
     async send(chatId, text) {
       const agentId = options.agentId();
       if (!agentId) throw apiError('CHANNEL_ERROR', 'No agent is enabled, so there is no webchat session to deliver to');
-      if (!isSegment(chatId)) throw apiError('INVALID_REQUEST', 'webchat chat_id must be 1-64 characters of [a-z0-9_-]');
+      if (!isPeerId(chatId)) throw apiError('INVALID_REQUEST', `webchat chat_id must be ${PEER_RULE}`);
       const parts = { agentId, channel: WEBCHAT_CHANNEL, peerId: chatId };
       // In the session's queue, so the append never interleaves with a running turn.
       await queue.run(formatSessionKey(parts), async () => {

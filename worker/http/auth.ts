@@ -1,12 +1,18 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type Koa from 'koa';
-import { apiError } from './errors.js';
+import { ApiError, apiError } from './errors.js';
+import type { Logger } from '../../src/logger.js';
+import type { ClientInfo } from './client-address.js';
 import type { AuthFailureLimiter } from './rate-limit.js';
 
 export interface BearerAuthOptions {
   /** The gateway token; null means nothing can authenticate (fail closed). */
   token: string | null;
   limiter: AuthFailureLimiter;
+  /** Whether local processes (ClientInfo.localDirect) count toward the lockout too. */
+  lockoutLoopback: boolean;
+  /** Where a lockout is reported (warn). */
+  logger: Logger;
 }
 
 // The router matches paths case-insensitively (/API/sessions reaches /api/sessions), so the
@@ -18,25 +24,44 @@ const WEBHOOK = /^\/api\/webhook\/[^/]+\/?$/;
 /**
  * `Authorization: Bearer <token>` on /api/* and /v1/* (the OpenAI-compatible API), except /api/webhook/:channel, which channels
  * authenticate with their own secrets. An address that keeps presenting wrong credentials
- * is locked out of every /api route, right token or not, until its lockout ends.
+ * (tokens, or webhook signatures and secrets) is locked out of every /api route, right
+ * token or not, until its lockout ends. Processes on this machine talking to the gateway
+ * directly are exempt unless `lockoutLoopback` is set: the lockout stops guessing from
+ * outside, and must not let any local program lock the owner's own CLI out.
  */
 export function createBearerAuth(options: BearerAuthOptions): Koa.Middleware {
   const { limiter } = options;
   const expected = options.token ? digest(options.token) : null;
+
+  function recordFailure(address: string, what: string): void {
+    if (!limiter.recordFailure(address)) return;
+    const retryAfter = Math.ceil(limiter.lockedFor(address) / 1000);
+    options.logger.warn({ address, retryAfter }, `${address} is locked out of /api for ${retryAfter} s after repeated ${what}; it gets 429 RATE_LIMITED until then, even with the right token`);
+  }
 
   return async function bearerAuth(ctx, next) {
     const path = normalize(ctx.path);
     if (!PROTECTED.test(path)) return next();
 
     const address = ctx.request.ip || 'unknown';
-    const lockedMs = limiter.lockedFor(address);
+    const client = ctx.state.client as ClientInfo | undefined;
+    const counted = options.lockoutLoopback || !client?.localDirect;
+    const lockedMs = counted ? limiter.lockedFor(address) : 0;
     if (lockedMs > 0) {
       const retryAfter = Math.max(1, Math.ceil(lockedMs / 1000));
-      const error = apiError('RATE_LIMITED', `Too many failed authentication attempts from this address; retry in ${retryAfter} s`);
+      const error = apiError('RATE_LIMITED', `Too many failed authentication attempts from this address (${address}): it is locked out; retry in ${retryAfter} s`);
       error.headers['Retry-After'] = String(retryAfter);
       throw error;
     }
-    if (WEBHOOK.test(path)) return next();
+    if (WEBHOOK.test(path)) {
+      try {
+        return await next();
+      } catch (err) {
+        // A channel refusing a bad signature or secret: a guess like a wrong token.
+        if (counted && err instanceof ApiError && err.code === 'UNAUTHORIZED') recordFailure(address, 'bad webhook signatures');
+        throw err;
+      }
+    }
 
     const header = ctx.get('authorization');
     if (!header) throw unauthorized('Missing Authorization header; send "Authorization: Bearer <token>"');
@@ -44,7 +69,7 @@ export function createBearerAuth(options: BearerAuthOptions): Koa.Middleware {
     // Compare digests: equal lengths for timingSafeEqual, and the token's length does not leak.
     if (!presented || !expected || !timingSafeEqual(digest(presented), expected)) {
       // Only presented credentials count as attempts; a request without any is no guess.
-      limiter.recordFailure(address);
+      if (counted) recordFailure(address, 'wrong tokens');
       throw unauthorized('Invalid token');
     }
     return next();

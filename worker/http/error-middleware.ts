@@ -8,6 +8,7 @@ const CODE_FOR_STATUS: Record<number, { code: ErrorCode; message: string }> = {
   400: { code: 'INVALID_REQUEST', message: 'Invalid request' },
   401: { code: 'UNAUTHORIZED', message: 'Missing or invalid token' },
   404: { code: 'NOT_FOUND', message: 'Not found' },
+  405: { code: 'METHOD_NOT_ALLOWED', message: 'Method not allowed' },
   413: { code: 'PAYLOAD_TOO_LARGE', message: 'Request body too large' },
   429: { code: 'RATE_LIMITED', message: 'Too many requests' },
 };

@@ -8,6 +8,7 @@ export const ERROR_CODES = {
   INVALID_REQUEST: { status: 400, meaning: 'bad JSON, missing or wrongly typed field, bad cron expression' },
   UNAUTHORIZED: { status: 401, meaning: 'missing or wrong token' },
   NOT_FOUND: { status: 404, meaning: 'unknown route' },
+  METHOD_NOT_ALLOWED: { status: 405, meaning: 'the path exists but not with this method; the Allow header lists the methods it takes' },
   CHANNEL_NOT_FOUND: { status: 404, meaning: 'channel not configured or not enabled' },
   SESSION_NOT_FOUND: { status: 404, meaning: 'no session with this key' },
   JOB_NOT_FOUND: { status: 404, meaning: 'no cron job with this id' },

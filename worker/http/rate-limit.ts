@@ -15,7 +15,8 @@ export interface AuthFailureLimiterOptions {
 export interface AuthFailureLimiter {
   /** Milliseconds the address is still locked out for; 0 when it is not. */
   lockedFor(address: string): number;
-  recordFailure(address: string): void;
+  /** Counts a failed attempt; true when this one locked the address out. */
+  recordFailure(address: string): boolean;
   /** Addresses currently tracked (for tests and diagnostics). */
   size(): number;
 }
@@ -76,8 +77,10 @@ export function createAuthFailureLimiter(options: AuthFailureLimiterOptions = {}
       entry.failures = entry.failures.filter((time) => time > at - windowMs);
       entry.failures.push(at);
       if (entry.failures.length > maxFailures) entry.failures.shift();
-      if (entry.failures.length >= maxFailures && entry.lockedUntil <= at) entry.lockedUntil = at + lockoutMs;
+      const locks = entry.failures.length >= maxFailures && entry.lockedUntil <= at;
+      if (locks) entry.lockedUntil = at + lockoutMs;
       entries.set(key, entry);
+      return locks;
     },
     size: () => entries.size,
   };

@@ -84,16 +84,18 @@ export function createMessageService(options: MessageServiceOptions): MessageSer
     return { agentId: resolveAgentId(config, request.agentId), channel: channel.name, peerId: request.chatId };
   }
 
-  async function deliver(session: SessionKeyParts, reply: string): Promise<void> {
+  /** Sends the reply to the request `messageId` to its chat, which can then match the two (`in_reply_to`). */
+  async function deliver(session: SessionKeyParts, reply: string, messageId: string): Promise<void> {
     if (channels.get(session.channel)?.repliesInSession) return;
-    await channels.send(session.channel, session.peerId, reply);
+    await channels.send(session.channel, session.peerId, reply, { inReplyTo: messageId });
   }
 
   async function runSync(request: MessageRequest, messageId: string, key?: string): Promise<{ messageId: string; reply: string }> {
     const session = target(request);
     let reply: string;
     try {
-      reply = (await agent.chat({ session, message: request.content })).reply;
+      // The turn carries the message id, as an async one does: the session shows what it answers.
+      reply = (await agent.chat({ session, message: request.content, ref: messageId })).reply;
     } catch (err) {
       // Nothing was stored: a retry with the same key may try again.
       if (key) await idempotency.release(key).catch((releaseErr: unknown) => logger.warn({ err: releaseErr, messageId }, 'could not release an idempotency key'));
@@ -107,7 +109,7 @@ export function createMessageService(options: MessageServiceOptions): MessageSer
 
   async function deliverOrExplain(session: SessionKeyParts, reply: string, messageId: string): Promise<void> {
     try {
-      await deliver(session, reply);
+      await deliver(session, reply, messageId);
     } catch (err) {
       const reason = err instanceof ApiError ? err.message : 'delivery failed';
       throw apiError('CHANNEL_ERROR', `${reason}. The reply is stored in session ${formatSessionKey(session)} (message ${messageId}).`, { cause: err });
@@ -156,7 +158,7 @@ export function createMessageService(options: MessageServiceOptions): MessageSer
         const result = await turn.run();
         pending.markAnswered(messageId, result.reply);
         if (key) await idempotency.update(key, { status: 'done' });
-        await deliver(session, result.reply);
+        await deliver(session, result.reply, messageId);
         pending.remove(messageId);
         logger.info({ messageId, session: result.sessionKey }, 'message answered and delivered');
       })().catch((err: unknown) => settleFailure(err, messageId, session, key));
@@ -258,7 +260,7 @@ export function createMessageService(options: MessageServiceOptions): MessageSer
           pending.markAnswered(messageId, reply);
         }
         if (key) await idempotency.update(key, { status: 'done' }).catch(() => undefined);
-        await deliver(session, reply);
+        await deliver(session, reply, messageId);
         pending.remove(messageId);
       } catch (err) {
         settleFailure(err, messageId, session, key);

@@ -24,7 +24,12 @@ function agentBody(maxMessageChars: number) {
   }, 'body must be a JSON object with a "message" string');
 }
 
-const agentReply = v.object({ status: v.literal('ok'), reply: v.string(), session: v.string() });
+const agentReply = v.object({
+  status: v.literal('ok'),
+  reply: v.string(),
+  session: v.pipe(v.string(), v.description('the session as given (a name or a key)')),
+  session_key: v.pipe(v.string(), v.description('the full key {agentId}:{channel}:{peerId}, as /api/sessions/:key takes it')),
+});
 
 /** The data of each streamed event, by event name: delta, tool_call, tool_result, done, error. */
 const agentEvent = v.union([
@@ -39,7 +44,7 @@ const agentEvent = v.union([
  * `POST /api/agent {message, session?, agentId?}`: one agent turn. JSON by default;
  * with `Accept: text/event-stream` the reply streams as server-sent events:
  * `delta` {text} ..., `tool_call` / `tool_result` around tool runs, then `done`
- * {status, reply, session} or `error` {error: {code, message}}.
+ * {status, reply, session, session_key} or `error` {error: {code, message}}.
  */
 export function createAgentRouter(options: { config: Config; agent: AgentService }): Routes {
   const { config, agent } = options;
@@ -74,8 +79,9 @@ export function createAgentRouter(options: { config: Config; agent: AgentService
   return routeGroup([chat]);
 }
 
+/** `session` echoes what the client sent (a name or a key); `session_key` is the full key, for /api/sessions. */
 function reply(result: ChatResult, label: string) {
-  return { status: 'ok', reply: result.reply, session: label };
+  return { status: 'ok', reply: result.reply, session: label, session_key: result.sessionKey };
 }
 
 /** Answers with an event stream now and writes the turn's events into it as they come. */

@@ -5,7 +5,7 @@ import { apiError } from '../http/errors.js';
 import type { Routes } from '../http/lazy-routes.js';
 import { route, routeGroup, type HeaderDef } from '../http/route.js';
 import type { MessageRequest, MessageService } from '../messages/message-service.js';
-import { SEGMENT_PATTERN } from '../sessions/session-key.js';
+import { PEER_PATTERN, PEER_RULE } from '../sessions/session-key.js';
 
 // Printable ASCII, as Stripe and the IETF draft allow; long enough for a UUID with a prefix.
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
@@ -24,7 +24,7 @@ function messageBody(maxMessageChars: number) {
     chat_id: v.pipe(
       v.union([v.string(), v.pipe(v.number(), v.integer())], 'chat_id must be a string or an integer'),
       v.transform(String),
-      v.regex(SEGMENT_PATTERN, 'chat_id must be 1-64 characters of [a-z0-9_-] (Telegram ids may be negative)'),
+      v.regex(PEER_PATTERN, `chat_id must be ${PEER_RULE} (Telegram ids may be negative)`),
     ),
     content: v.pipe(
       v.string('content must be a string'),

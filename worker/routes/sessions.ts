@@ -2,7 +2,7 @@ import * as v from 'valibot';
 import type { Routes } from '../http/lazy-routes.js';
 import { route, routeGroup } from '../http/route.js';
 import { queryInteger, queryText } from '../http/validate.js';
-import { SEGMENT_PATTERN } from '../sessions/session-key.js';
+import { PEER_PATTERN, PEER_RULE, SEGMENT_PATTERN } from '../sessions/session-key.js';
 import type { SessionService } from '../sessions/session-service.js';
 import type { SequencedMessage, SessionInfo } from '../sessions/session-types.js';
 
@@ -19,8 +19,8 @@ const openSessionBody = v.object({
   channel: v.optional(segment('channel'), 'webchat'),
   // Telegram chat ids arrive as numbers (negative for groups).
   chat_id: v.optional(v.union(
-    [segment('chat_id'), v.pipe(v.number(), v.integer(), v.transform(String))],
-    'chat_id must be a string of [a-z0-9_-] or an integer',
+    [v.pipe(v.string(), v.regex(PEER_PATTERN, `chat_id must be ${PEER_RULE}`)), v.pipe(v.number(), v.integer(), v.transform(String))],
+    `chat_id must be a string (${PEER_RULE}) or an integer`,
   )),
   agentId: v.optional(v.string('agentId must be a string')),
 }, 'body must be a JSON object');
@@ -32,12 +32,15 @@ const listQuery = v.object({
   agentId: v.optional(segmentQuery('agentId')),
 });
 
+// `agentId`: the agent of a short name, as for POST /api/agent (see resolveSessionKey).
 const readQuery = v.object({
   limit: v.optional(queryInteger('limit', 1, MESSAGES_MAX_LIMIT), String(MESSAGES_DEFAULT_LIMIT)),
   before: v.optional(queryInteger('before', 0, Number.MAX_SAFE_INTEGER)),
+  agentId: v.optional(segmentQuery('agentId')),
 });
+const removeQuery = v.object({ agentId: v.optional(segmentQuery('agentId')) });
 
-const keyParams = v.object({ key: v.pipe(v.string(), v.description('{agentId}:{channel}:{peerId}')) });
+const keyParams = v.object({ key: v.pipe(v.string(), v.description('{agentId}:{channel}:{peerId}, or a short name (no colon) for {agentId}:api:{name}')) });
 
 const isoTime = v.pipe(v.string(), v.isoTimestamp());
 const sessionSchema = v.object({
@@ -56,6 +59,7 @@ const messageSchema = v.object({
   timestamp: isoTime,
   toolCalls: v.optional(v.array(v.object({ id: v.string(), name: v.string(), arguments: v.record(v.string(), v.unknown()) }))),
   model: v.optional(v.string()),
+  in_reply_to: v.optional(v.pipe(v.string(), v.description('assistant messages: the message_id of the POST /api/message they answer'))),
   toolCallId: v.optional(v.string()),
   toolName: v.optional(v.string()),
   isError: v.optional(v.boolean()),
@@ -117,7 +121,7 @@ export function createSessionsRouter(sessions: SessionService): Routes {
     errors: ['SESSION_NOT_FOUND'],
     example: { params: { key: 'main:webchat:contract' } },
   }, async (ctx, { params, query }) => {
-    const { info, messages, hasMore } = await sessions.get(params.key, query);
+    const { info, messages, hasMore } = await sessions.get(params.key, query, query.agentId);
     ctx.body = { status: 'ok', session: { ...publicSession(info), messages: messages.map(publicMessage), hasMore } };
   });
 
@@ -128,11 +132,12 @@ export function createSessionsRouter(sessions: SessionService): Routes {
     tag: 'sessions',
     summary: 'Delete a session',
     params: keyParams,
+    query: removeQuery,
     responses: { 200: { description: 'Deleted', schema: ok } },
     errors: ['SESSION_NOT_FOUND'],
     example: { params: { key: 'main:webchat:contract' } },
-  }, async (ctx, { params }) => {
-    await sessions.remove(params.key);
+  }, async (ctx, { params, query }) => {
+    await sessions.remove(params.key, query.agentId);
     ctx.body = { status: 'ok' };
   });
 
@@ -159,7 +164,13 @@ export function publicMessage(message: SequencedMessage) {
     case 'user':
       return base;
     case 'assistant':
-      return { ...base, ...(message.toolCalls ? { toolCalls: message.toolCalls } : {}), ...(message.model ? { model: `${message.provider}/${message.model}` } : {}) };
+      // `in_reply_to`: the message_id of the POST /api/message this answers (how a webchat client matches them).
+      return {
+        ...base,
+        ...(message.toolCalls ? { toolCalls: message.toolCalls } : {}),
+        ...(message.model ? { model: `${message.provider}/${message.model}` } : {}),
+        ...(message.ref ? { in_reply_to: message.ref } : {}),
+      };
     case 'tool':
       return { ...base, toolCallId: message.toolCallId, toolName: message.toolName, isError: message.isError };
   }

@@ -1,8 +1,8 @@
 import type { Config } from '../../src/config.js';
-import { resolveAgentId } from '../agent/agents.js';
+import { resolveAgentId, resolveSessionKey } from '../agent/agents.js';
 import { apiError } from '../http/errors.js';
 import type { KeyedQueue } from './session-queue.js';
-import { describeBadKey, parseSessionKey, randomPeerId, type SessionKeyParts } from './session-key.js';
+import { formatSessionKey, randomPeerId } from './session-key.js';
 import type { ListQuery, MessagePage, SessionStore } from './session-store.js';
 import type { SessionInfo } from './session-types.js';
 
@@ -23,20 +23,18 @@ export interface OpenSessionInput {
 export interface SessionService {
   open(input: OpenSessionInput): Promise<{ info: SessionInfo; created: boolean }>;
   list(query: ListQuery): Promise<{ sessions: SessionInfo[]; total: number }>;
-  /** SESSION_NOT_FOUND when missing, INVALID_REQUEST for a malformed key. */
-  get(key: string, page: { limit: number; before?: number }): Promise<MessagePage>;
-  remove(key: string): Promise<void>;
+  /**
+   * `key` is a full key or a short name (see resolveSessionKey; `agentId` picks the agent
+   * of a short name). SESSION_NOT_FOUND when missing, INVALID_REQUEST for a malformed key.
+   */
+  get(key: string, page: { limit: number; before?: number }, agentId?: string): Promise<MessagePage>;
+  remove(key: string, agentId?: string): Promise<void>;
 }
 
 /** What /api/sessions does, without Koa. */
 export function createSessionService(options: SessionServiceOptions): SessionService {
   const { config, store, queue } = options;
 
-  function partsOf(key: string): SessionKeyParts {
-    const parts = parseSessionKey(key);
-    if (!parts) throw apiError('INVALID_REQUEST', describeBadKey(key));
-    return parts;
-  }
 
   return {
     async open(input) {
@@ -46,16 +44,19 @@ export function createSessionService(options: SessionServiceOptions): SessionSer
 
     list: (query) => store.list(query),
 
-    async get(key, page) {
-      const result = await store.readMessages(partsOf(key), page);
-      if (!result) throw apiError('SESSION_NOT_FOUND', `No session "${key}"`);
+    async get(key, page, agentId) {
+      const parts = resolveSessionKey(config, key, agentId);
+      const result = await store.readMessages(parts, page);
+      if (!result) throw apiError('SESSION_NOT_FOUND', `No session "${formatSessionKey(parts)}"`);
       return result;
     },
 
-    async remove(key) {
-      const parts = partsOf(key);
-      const removed = await queue.run(key, () => store.remove(parts));
-      if (!removed) throw apiError('SESSION_NOT_FOUND', `No session "${key}"`);
+    async remove(key, agentId) {
+      const parts = resolveSessionKey(config, key, agentId);
+      const fullKey = formatSessionKey(parts);
+      // Queued under the full key, behind the turns of that session (a short name is only a spelling).
+      const removed = await queue.run(fullKey, () => store.remove(parts));
+      if (!removed) throw apiError('SESSION_NOT_FOUND', `No session "${fullKey}"`);
     },
   };
 }

@@ -251,7 +251,7 @@ async function prepareDir(dir: string, logger: Logger): Promise<void> {
 function flatten(turns: TurnRecord[]): SequencedMessage[] {
   const messages: SequencedMessage[] = [];
   for (const turn of turns) {
-    turn.messages.forEach((message, index) => messages.push({ ...message, seq: turn.seq + index }));
+    turn.messages.forEach((message, index) => messages.push({ ...message, seq: turn.seq + index, ...(turn.ref === undefined ? {} : { ref: turn.ref }) }));
   }
   return messages;
 }

@@ -48,8 +48,8 @@ export interface TurnRecord {
   ref?: string;
 }
 
-/** A message with its position in the session. */
-export type SequencedMessage = StoredMessage & { seq: number };
+/** A message with its position in the session, and the request its turn answers (TurnRecord.ref). */
+export type SequencedMessage = StoredMessage & { seq: number; ref?: string };
 
 /** A session as listed (no messages). Times are epoch ms. */
 export interface SessionInfo {

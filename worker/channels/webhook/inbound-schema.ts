@@ -1,5 +1,5 @@
 import * as v from 'valibot';
-import { isSegment } from '../../sessions/session-key.js';
+import { isPeerId, PEER_RULE } from '../../sessions/session-key.js';
 
 /** The inbound body; also documented by the webhook route. */
 export const webhookInboundSchema = v.object({
@@ -8,7 +8,7 @@ export const webhookInboundSchema = v.object({
     chat_id: v.pipe(
       v.union([v.string(), v.pipe(v.number(), v.integer())], 'data.chat_id must be a string or an integer'),
       v.transform(String),
-      v.check((id: string) => isSegment(id), 'data.chat_id must be 1-64 characters of [a-z0-9_-]'),
+      v.check((id: string) => isPeerId(id), `data.chat_id must be ${PEER_RULE}`),
     ),
     content: v.pipe(v.string('data.content must be a string'), v.regex(/\S/, 'data.content must not be empty')),
     sender: v.optional(v.pipe(v.string('data.sender must be a string'), v.maxLength(200, 'data.sender must be at most 200 characters'))),

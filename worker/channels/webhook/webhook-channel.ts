@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
 import { EventEmitter, once } from 'node:events';
 import type { Config } from '../../../src/config.js';
 import type { Logger } from '../../../src/logger.js';
@@ -7,9 +8,10 @@ import { parseInput } from '../../http/validate.js';
 import { newMessageId } from '../../messages/message-id.js';
 import { createKeyedQueue } from '../../sessions/session-queue.js';
 import { withRetry, type RetryVerdict } from '../retry.js';
-import type { Channel, InboundHandler } from '../types.js';
+import type { Channel, InboundHandler, WebhookRequest, WebhookResponse } from '../types.js';
 import { webhookInboundSchema } from './inbound-schema.js';
-import { SIGNATURE_HEADER, signBody, verifySignature } from './signature.js';
+import { createReplayGuard } from './replay-guard.js';
+import { createWebhookAuth } from './webhook-auth.js';
 
 export const WEBHOOK_CHANNEL = 'webhook';
 export const EVENT_HEADER = 'X-Xopc-Event';
@@ -21,6 +23,8 @@ export interface WebhookChannelOptions {
   config: WebhookChannelConfig;
   logger: Logger;
   onInbound: InboundHandler;
+  /** Where delivery ids are remembered (replay guard). */
+  stateDir: string;
 }
 
 // How long `close` lets inbound turns and their reply deliveries finish.
@@ -38,7 +42,8 @@ class DeliveryFailure extends Error {
  * `{event:"message", data:{chat_id, content, sender?}}`, signed (signature.ts); it is
  * answered 202 with a message_id at once and handled in the background. Outbound: the
  * reply is POSTed to `replyUrl` as `{event:"message", data:{chat_id, content,
- * message_id, in_reply_to?}}`, signed, with `X-Xopc-Delivery` constant across the
+ * message_id, in_reply_to?}}` (`in_reply_to`: the message_id of the inbound webhook or
+ * the POST /api/message it answers; absent on a cron or send_message text), signed, with `X-Xopc-Delivery` constant across the
  * bounded retries so a receiver can drop repeats. When the agent fails, an
  * `{event:"error", data:{chat_id, in_reply_to, error:{code, message}}}` goes out instead.
  */
@@ -46,6 +51,8 @@ export function createWebhookChannel(options: WebhookChannelOptions): Channel {
   const { config, onInbound } = options;
   const logger = options.logger.child({ channel: WEBHOOK_CHANNEL });
   const secret = config.secret ?? '';
+  const auth = secret ? createWebhookAuth({ secret, legacySignature: config.legacySignature }) : null;
+  const replay = createReplayGuard({ dir: join(options.stateDir, 'channels', 'webhook-deliveries'), logger });
   const chats = createKeyedQueue();
   const settled = new EventEmitter();
   let outstanding = 0;
@@ -60,7 +67,6 @@ export function createWebhookChannel(options: WebhookChannelOptions): Channel {
     const headers = {
       'content-type': 'application/json',
       'user-agent': 'xopc-gateway',
-      [SIGNATURE_HEADER]: signBody(secret, body),
       [EVENT_HEADER]: event,
       [DELIVERY_HEADER]: delivery,
     };
@@ -68,7 +74,8 @@ export function createWebhookChannel(options: WebhookChannelOptions): Channel {
       await withRetry(async () => {
         let response: Response;
         try {
-          response = await fetch(url, { method: 'POST', headers, body, redirect: 'manual', signal: AbortSignal.timeout(config.replyTimeoutMs) });
+          // Signed at each attempt: a retry minutes later carries a fresh webhook-timestamp, the same webhook-id.
+          response = await fetch(url, { method: 'POST', headers: { ...headers, ...auth?.sign(delivery, body) }, body, redirect: 'manual', signal: AbortSignal.timeout(config.replyTimeoutMs) });
         } catch (err) {
           throw new DeliveryFailure(`request failed: ${describeFetchError(err)}`, { retry: true });
         }
@@ -124,26 +131,31 @@ export function createWebhookChannel(options: WebhookChannelOptions): Channel {
       }
     },
 
-    async send(chatId, text) {
-      await post('message', { chat_id: chatId, content: text, message_id: newMessageId() });
+    async send(chatId, text, options) {
+      await post('message', { chat_id: chatId, content: text, message_id: newMessageId(), ...(options?.inReplyTo ? { in_reply_to: options.inReplyTo } : {}) });
     },
 
     async handleWebhook(request) {
-      if (!secret || !verifySignature(secret, request.rawBody, request.headers[SIGNATURE_HEADER.toLowerCase()])) {
-        throw apiError('UNAUTHORIZED', `Missing or invalid ${SIGNATURE_HEADER}: expected "sha256=<hex HMAC-SHA256 of the raw body keyed with channels.webhook.secret>"`);
-      }
-      const { chat_id: chatId, content, sender } = parseInput(webhookInboundSchema, request.body).data;
-      const messageId = newMessageId();
-      outstanding += 1;
-      void chats.run(chatId, () => answer(messageId, chatId, content, sender))
-        .catch((err: unknown) => logger.error({ err, messageId }, 'webhook message handling failed unexpectedly'))
-        .finally(() => {
-          outstanding -= 1;
-          settled.emit('settled');
-        });
-      return { status: 202, body: { status: 'ok', message_id: messageId } };
+      if (!auth) throw apiError('UNAUTHORIZED', 'channels.webhook.secret is not set: no call can be verified');
+      const verified = auth.verify(request.headers, request.rawBody);
+      // A delivery id seen before gets its first answer and does not run again.
+      return verified.id === null ? accept(request) : replay.once(verified.id, () => accept(request));
     },
   };
+
+  /** Validates an authenticated inbound call and queues its turn; answers 202 with the message id. */
+  async function accept(request: WebhookRequest): Promise<WebhookResponse> {
+    const { chat_id: chatId, content, sender } = parseInput(webhookInboundSchema, request.body).data;
+    const messageId = newMessageId();
+    outstanding += 1;
+    void chats.run(chatId, () => answer(messageId, chatId, content, sender))
+      .catch((err: unknown) => logger.error({ err, messageId }, 'webhook message handling failed unexpectedly'))
+      .finally(() => {
+        outstanding -= 1;
+        settled.emit('settled');
+      });
+    return { status: 202, body: { status: 'ok', message_id: messageId } };
+  }
 }
 
 function retryAfterMs(header: string | null): number | undefined {

@@ -1,0 +1,116 @@
+/**
+ * The control page's budget: what the first view downloads (compressed bytes on the
+ * wire) and the time from navigation to a usable chat box, in Chromium, against a real
+ * gateway on loopback. Each run is a fresh browser context (cold: empty cache, as a first
+ * visit) or a reload in the same context (warm: hashed assets from the cache, the HTML
+ * revalidated). The times come from the page's own clock: Navigation Timing
+ * (responseEnd, domContentLoadedEventEnd), Paint Timing (first-contentful-paint) and a
+ * mark set the moment `#chat-input` exists and can take focus.
+ *
+ *   npm run bench:ui-page [-- --runs=15]
+ */
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Page } from 'playwright-core';
+import { CHROMIUM, inPage, launchChromium } from '../test/helpers/browser.js';
+import { benchGateway } from './lib/gateway.js';
+import { numberArg, onCleanup, quick, runBench } from './lib/run.js';
+import { fmt, median, percentile, table } from './lib/stats.js';
+
+const RUNS = numberArg('runs', quick() ? 5 : 15);
+const TOKEN = 'bench-token-0123456789abcdefghij';
+const UI_DIR = fileURLToPath(new URL('../ui/', import.meta.url));
+
+// Runs in the page before its own scripts: marks when the chat box is usable.
+const MARK_USABLE = `
+new MutationObserver((_, observer) => {
+  const box = document.getElementById('chat-input');
+  if (box && !box.disabled && box.offsetParent !== null) {
+    performance.mark('chat-usable');
+    observer.disconnect();
+  }
+}).observe(document, { subtree: true, childList: true });
+`;
+
+interface Sample {
+  bytes: number;
+  requests: number;
+  responseEnd: number;
+  domContentLoaded: number;
+  fcp: number;
+  usable: number;
+}
+
+async function measure(page: Page): Promise<Sample> {
+  await page.locator('#chat-input').waitFor({ timeout: 15_000 });
+  await page.waitForLoadState('load');
+  return inPage<Sample>(page, `(() => {
+    const nav = performance.getEntriesByType('navigation')[0];
+    const resources = performance.getEntriesByType('resource').filter((r) => !r.name.includes('/api/'));
+    const fcp = performance.getEntriesByName('first-contentful-paint')[0];
+    const usable = performance.getEntriesByName('chat-usable')[0];
+    return {
+      bytes: nav.transferSize + resources.reduce((sum, r) => sum + r.transferSize, 0),
+      requests: 1 + resources.length,
+      responseEnd: nav.responseEnd,
+      domContentLoaded: nav.domContentLoadedEventEnd,
+      fcp: fcp ? fcp.startTime : NaN,
+      usable: usable ? usable.startTime : NaN,
+    };
+  })()`);
+}
+
+/** Sizes of everything the page loads (the page, its assets and the Markdown chunk it loads right after), from the build: raw, gzip and brotli. */
+function builtSizes(): Array<[string, number, number, number]> {
+  const files = ['index.html', ...readdirSync(join(UI_DIR, 'assets')).filter((f) => !/\.(br|gz)$/.test(f)).map((f) => `assets/${f}`)];
+  const size = (path: string) => {
+    try {
+      return statSync(join(UI_DIR, path)).size;
+    } catch {
+      return Number.NaN;
+    }
+  };
+  return files.map((file) => [file, size(file), size(`${file}.gz`), size(`${file}.br`)]);
+}
+
+async function main(): Promise<void> {
+  const gateway = await benchGateway({ asService: true, config: { gateway: { auth: { token: TOKEN } } } });
+  const browser = await launchChromium();
+  onCleanup(() => browser.close());
+  const url = gateway.url(`/#token=${TOKEN}`);
+  // The first page request loads the static-file middleware; the first API request the routes.
+  const warmUp = await browser.newPage();
+  await warmUp.goto(url);
+  await warmUp.locator('#chat-input').waitFor({ timeout: 15_000 });
+  await warmUp.context().close();
+
+  const cold: Sample[] = [];
+  const warm: Sample[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    await context.addInitScript(MARK_USABLE);
+    const page = await context.newPage();
+    await page.goto(url);
+    cold.push(await measure(page));
+    await page.reload();
+    warm.push(await measure(page));
+    await context.close();
+  }
+
+  const sizes = builtSizes();
+  console.log(`Chromium ${browser.version()} (${CHROMIUM}), headless, 1280x800, loopback; ${RUNS} runs each; times in ms from navigation start\n`);
+  console.log(table(['file', 'bytes', 'gzip', 'brotli (served to Chromium)'], [
+    ...sizes.map(([file, raw, gz, br]) => [file, raw, gz, br]),
+    ['**total**', sizes.reduce((s, x) => s + x[1], 0), sizes.reduce((s, x) => s + (x[2] || x[1]), 0), `**${sizes.reduce((s, x) => s + (x[3] || x[1]), 0)}**`],
+  ]));
+  console.log();
+  const row = (name: string, samples: Sample[]) => {
+    const pick = (key: keyof Sample) => samples.map((s) => s[key]).sort((a, b) => a - b);
+    return [name, fmt(median(pick('bytes')), 0), fmt(median(pick('requests')), 0), fmt(median(pick('responseEnd'))), fmt(median(pick('domContentLoaded'))), fmt(median(pick('fcp'))), `**${fmt(median(pick('usable')))}**`, fmt(percentile(pick('usable'), 95))];
+  };
+  console.log(table(['visit', 'bytes on the wire (median)', 'requests', 'HTML responseEnd', 'DOMContentLoaded', 'first contentful paint', 'chat box usable (median)', 'chat box usable p95'], [row('first visit (empty cache)', cold), row('reload (cached assets)', warm)]));
+  console.log(`\n"bytes on the wire" is the Resource Timing transferSize of the page and its assets (headers included, API calls excluded).`);
+}
+
+await runBench('Control page size and time to a usable chat box', 10 * 60_000, main);

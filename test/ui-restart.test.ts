@@ -1,0 +1,83 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { Browser } from 'playwright-core';
+import { launchChromium, needsChromium, newPage, pageErrors } from './helpers/browser.js';
+import { removeHome, runCli, startGateway, type Gateway } from './helpers/gateway.js';
+import { ECHO_RULE, startMockLlm, type MockLlm } from './helpers/mock-llm.js';
+
+const TOKEN = 'ui-restart-token-0123456789abcdef';
+const WAIT_MS = 20_000;
+
+/**
+ * `xopc gateway restart` while the control page is open, in both restart modes: the page
+ * recovers by itself (the live log follows the new worker, the status shows it), what
+ * was typed is still there, and the next message works.
+ */
+describe('control page across `xopc gateway restart`', { skip: needsChromium() }, () => {
+  let browser: Browser;
+  let mock: MockLlm;
+  before(async () => {
+    [browser, mock] = await Promise.all([launchChromium(), startMockLlm({ streaming: { chunkSize: 200, chunkIntervalMs: 1 }, rules: [ECHO_RULE] })]);
+  });
+  after(async () => {
+    await browser?.close();
+    await mock?.stop();
+  });
+
+  for (const mode of ['in-process', 'respawn'] as const) {
+    test(`${mode} restart: the page recovers by itself and the next message works`, { timeout: 120_000 }, async () => {
+      let gateway: Gateway | undefined;
+      try {
+        gateway = await startGateway({
+          env: { XOPC_ALLOW_SIGUSR1_RESTART: '1', ...(mode === 'in-process' ? { XOPC_NO_RESPAWN: '1' } : {}) },
+          config: {
+            gateway: { auth: { token: TOKEN } },
+            agents: { defaults: { model: 'mock/echo', maxRetries: 0, timeoutMs: 10_000 } },
+            providers: { mock: { baseUrl: mock.baseUrl, apiKey: 'mock-key' } },
+          },
+        });
+        const g = gateway;
+        const page = await newPage(browser);
+        await page.goto(g.url(`/#token=${TOKEN}`));
+        const box = page.locator('#chat-input');
+        await box.waitFor({ timeout: WAIT_MS });
+        await box.fill('typed before the restart');
+        await page.evaluate("location.hash = '#/logs'");
+        await page.locator('.logs .connection.up').waitFor({ timeout: WAIT_MS });
+
+        const before = g.lock()!;
+        const restart = await runCli(g.home, ['gateway', 'restart'], { timeoutMs: 60_000 });
+        assert.equal(restart.code, 0, restart.stdout + restart.stderr);
+        const now = await g.waitForServing({ exceptWorkerPid: before.workerPid!, timeoutMs: WAIT_MS });
+        if (mode === 'respawn') assert.notEqual(now.pid, before.pid, 'a new supervisor');
+
+        // The live log follows the new worker without a reload.
+        const marker = `/after-restart-${mode}-${Date.now()}`;
+        await page.locator('.logs .connection.up').waitFor({ timeout: WAIT_MS });
+        await page.waitForFunction(`!!document.querySelector('.logs .connection.up')`, undefined, { timeout: WAIT_MS });
+        await fetch(g.url(marker));
+        await page.locator('.log-line').filter({ hasText: marker }).waitFor({ timeout: WAIT_MS });
+
+        // The status shows the new worker.
+        await page.evaluate("location.hash = '#/status'");
+        await page.locator('#worker-pid').filter({ hasText: String(now.workerPid) }).waitFor({ timeout: WAIT_MS });
+        assert.equal(await page.locator('#supervisor-pid').textContent(), String(now.pid));
+
+        // What was typed is still there, and it goes through.
+        await page.evaluate("location.hash = '#/chat'");
+        await box.waitFor({ timeout: WAIT_MS });
+        assert.equal(await box.inputValue(), 'typed before the restart');
+        await box.press('Enter');
+        await page.locator('.messages .message.assistant').filter({ hasText: 'typed before the restart' }).waitFor({ timeout: WAIT_MS });
+        assert.deepEqual(pageErrors(page), []);
+        await page.context().close();
+      } catch (err) {
+        if (err instanceof Error && gateway) err.message += `\n--- gateway output (tail) ---\n${gateway.output().slice(-4000)}`;
+        throw err;
+      } finally {
+        await gateway?.stop();
+        if (gateway) removeHome(gateway.home);
+      }
+    });
+  }
+});
