@@ -20,11 +20,12 @@ const BENCHMARKS = [
   'sessions-load',
   'sessions-list',
   'agent-overhead',
+  'openai-overhead',
 ];
 
 const passOn = process.argv.slice(2).filter((arg) => arg === '--quick');
 // The three older benchmarks take positional sizes; --quick means smaller ones.
-const QUICK_SIZES: Record<string, string[]> = { 'sessions-load': ['2000', '100'], 'sessions-list': ['2000'], 'agent-overhead': ['50'] };
+const QUICK_SIZES: Record<string, string[]> = { 'sessions-load': ['2000', '100'], 'sessions-list': ['2000'], 'agent-overhead': ['50'], 'openai-overhead': ['50'] };
 
 const failed: string[] = [];
 const started = Date.now();

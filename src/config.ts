@@ -65,6 +65,8 @@ const gatewaySchema = v.pipe(v.looseObject({
     /** true: GET /metrics needs no token (a scraper on a trusted network). */
     public: v.optional(v.boolean(), false),
   }), {}),
+  /** The OpenAI-compatible /v1 API: on by default, it gives the token holder nothing /api/agent does not. */
+  openai: v.optional(v.looseObject({ enabled: v.optional(v.boolean(), true) }), {}),
 }),
   v.forward(v.check((gateway) => gateway.headersTimeoutMs <= gateway.requestTimeoutMs, 'must not be longer than gateway.requestTimeoutMs (the headers are part of the request)'), ['headersTimeoutMs']),
 );

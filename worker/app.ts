@@ -18,6 +18,7 @@ import { createMetricsRouter } from './routes/metrics.js';
 import { createReadyzRouter } from './routes/readyz.js';
 import { NO_METRICS, type Metrics } from './metrics/metrics.js';
 import { createReadiness, type Readiness } from './readiness.js';
+import { createOpenApiRouter } from './routes/openapi.js';
 
 export interface AppOptions {
   config: Config;
@@ -71,6 +72,7 @@ export function createApp(options: AppOptions): Koa {
   const metricsOpen = config.gateway.metrics.public;
   const readyz = createReadyzRouter(options.readiness ?? createReadiness());
   const metricsRoutes = metrics.enabled ? createMetricsRouter(metrics, { open: metricsOpen }) : null;
+  const openapi = createOpenApiRouter(() => [health, openapi, readyz, ...(metricsRoutes ? [metricsRoutes] : []), ...routers]);
 
   app.use(createErrorMiddleware({ onStorageFault: (err) => options.storage?.report(err) }));
   app.use(createClientAddress(createProxyTrust(config.gateway.trustedProxies)));
@@ -79,6 +81,7 @@ export function createApp(options: AppOptions): Koa {
   app.use(createCors({ origins: config.gateway.cors.origins }));
   app.use(health.routes());
   app.use(readyz.routes());
+  app.use(openapi.routes());
   app.use(createUiStatic({ root: options.uiRoot }));
   app.use(createBearerAuth({ token: config.gateway.auth.token, limiter: createAuthFailureLimiter(options.authLimits), lockoutLoopback: config.gateway.auth.lockoutLoopback, logger, alsoProtected: metrics.enabled && !metricsOpen ? ['/metrics'] : [] }));
   if (metricsRoutes) app.use(metricsRoutes.routes());

@@ -88,6 +88,7 @@ export async function createFeatures(context: FeatureContext): Promise<Features>
     routers: [
       lazyRoutes(['/api/agent'], async () => (await import('./routes/agent.js')).createAgentRouter({ config, agent })),
       lazyRoutes(['/api/sessions'], async () => (await import('./routes/sessions.js')).createSessionsRouter(sessions)),
+      ...(config.gateway.openai.enabled ? [lazyRoutes(['/v1/'], async () => (await import('./routes/openai.js')).createOpenAiRouter({ config, agent }))] : []),
       ...channelFeature.routers,
       ...cronFeature.routers,
     ],

@@ -25,7 +25,7 @@ export interface AgentLoopOptions {
   /** Bound on each model call and each tool run. */
   timeoutMs: number;
   maxRetries: number;
-  /** Cancels the turn (worker shutdown). */
+  /** Cancels the turn (worker shutdown, or a client that went away). */
   signal?: AbortSignal;
   onEvent?: (event: AgentEvent) => void;
   /** After each model call, for metrics: how long it took, whether it failed, the tokens it used. */
@@ -39,6 +39,8 @@ export interface AgentLoopResult {
   messages: StoredMessage[];
   steps: number;
   usage: { input: number; output: number };
+  /** `length` when the final answer was cut at the model's output limit. */
+  finishReason: 'stop' | 'length';
 }
 
 const STEP_SEPARATOR = '\n\n';
@@ -80,7 +82,7 @@ export async function runAgentLoop(options: AgentLoopOptions): Promise<AgentLoop
     if (assistant.content) texts.push(assistant.content);
 
     const calls = answer.content.filter((block): block is ToolCall => block.type === 'toolCall');
-    if (calls.length === 0) return { reply: replyOf(stored), messages: stored, steps: step, usage };
+    if (calls.length === 0) return { reply: replyOf(stored), messages: stored, steps: step, usage, finishReason: answer.stopReason === 'length' ? 'length' : 'stop' };
 
     for (const call of calls) {
       onEvent?.({ type: 'tool_call', id: call.id, name: call.name, arguments: call.arguments });
@@ -199,5 +201,5 @@ function retryable(flag: boolean, error: ApiError): ApiError {
 }
 
 function cancelled() {
-  return retryable(true, apiError('AGENT_ERROR', 'The request was cancelled before the agent answered because the gateway is shutting down; retry shortly'));
+  return retryable(true, apiError('AGENT_ERROR', 'The request was cancelled before the agent answered (the gateway is shutting down, or the client went away); retry shortly'));
 }

@@ -5,6 +5,7 @@ import { storageFaultCode, storageUnavailable } from '../storage/storage-fault.j
 import type { KeyedQueue } from '../sessions/session-queue.js';
 import { formatSessionKey, type SessionKeyParts } from '../sessions/session-key.js';
 import type { SessionStore } from '../sessions/session-store.js';
+import type { StoredMessage } from '../sessions/session-types.js';
 import { agentProfile } from './agents.js';
 import { replyOf, runAgentLoop, type AgentEvent } from './agent-loop.js';
 import { toModelMessages } from './messages.js';
@@ -37,6 +38,14 @@ export interface ChatRequest {
    * result and the model is not called again.
    */
   acceptedAt?: number;
+  /** Added to the agent's system prompt for this turn only (an OpenAI client's system messages). */
+  systemPrompt?: string;
+  /**
+   * The conversation before `message`, used instead of the session's history (an OpenAI
+   * client that names no session sends the whole conversation each time). Only the turn
+   * itself is stored.
+   */
+  context?: StoredMessage[];
 }
 
 export interface ChatResult {
@@ -46,11 +55,16 @@ export interface ChatResult {
   messageCount: number;
   /** The turn was found already stored (see ChatRequest.acceptedAt), not run now. */
   alreadyStored?: boolean;
+  /** Tokens the provider reported for the turn's model calls (0 when it reports none). */
+  usage: { input: number; output: number };
+  /** Why the last model call stopped: a final answer, or the model's output limit. */
+  finishReason: 'stop' | 'length';
 }
 
 /** A turn whose agent and model are known to be usable; `run` queues and runs it. */
 export interface PreparedTurn {
-  run(onEvent?: (event: AgentEvent) => void): Promise<ChatResult>;
+  /** `signal` cancels the turn (the client went away): the model call is aborted and nothing is stored. */
+  run(onEvent?: (event: AgentEvent) => void, signal?: AbortSignal): Promise<ChatResult>;
 }
 
 export interface AgentService {
@@ -88,7 +102,7 @@ export function createAgentService(options: AgentServiceOptions): AgentService {
       return (await service.prepare(request)).run(onEvent);
     },
 
-    async prepare({ session, message, ref, acceptedAt }) {
+    async prepare({ session, message, ref, acceptedAt, systemPrompt, context }) {
       const sessionKey = formatSessionKey(session);
       if (shutdown.signal.aborted) throw apiError('AGENT_ERROR', 'The gateway is shutting down; retry shortly');
       const profile = agentProfile(config, session.agentId);
@@ -96,20 +110,21 @@ export function createAgentService(options: AgentServiceOptions): AgentService {
       const { setting, chosenBy } = profile.model;
       const resolved = await resolver.resolve(requireModel(profile.model, profile.id), { agentId: profile.id, setting, ...(chosenBy ? { chosenBy } : {}) });
 
-      const run = (onEvent?: (event: AgentEvent) => void) => queue.run(sessionKey, async () => {
+      const run = (onEvent?: (event: AgentEvent) => void, signal?: AbortSignal) => queue.run(sessionKey, async () => {
         const startedAt = Date.now();
         if (ref !== undefined && acceptedAt !== undefined) {
           // Inside the session's queue, so no turn of this session is being written meanwhile.
           const stored = await store.findTurn(session, ref, acceptedAt - CLOCK_SLACK_MS);
-          if (stored) return { reply: replyOf(stored.messages), sessionKey, messageCount: stored.seq + stored.messages.length, alreadyStored: true };
+          if (stored) return { reply: replyOf(stored.messages), sessionKey, messageCount: stored.seq + stored.messages.length, alreadyStored: true, usage: { input: 0, output: 0 }, finishReason: 'stop' as const };
         }
         // A new session is created on its first message; an existing one is only read.
-        const recent = (await store.readRecent(session, defaults.contextMessages))
-          ?? (await store.ensure(session), { messages: [], messageCount: 0 });
+        const recent = context
+          ? { messages: context, messageCount: (await store.ensure(session)).info.messageCount }
+          : (await store.readRecent(session, defaults.contextMessages)) ?? (await store.ensure(session), { messages: [], messageCount: 0 });
         try {
           const result = await runAgentLoop({
             resolved,
-            systemPrompt: profile.systemPrompt,
+            systemPrompt: systemPrompt ? `${profile.systemPrompt}\n\n${systemPrompt}` : profile.systemPrompt,
             history: toModelMessages(recent.messages),
             userMessage: message,
             tools: tools.list(),
@@ -117,14 +132,14 @@ export function createAgentService(options: AgentServiceOptions): AgentService {
             maxSteps: defaults.maxSteps,
             timeoutMs: defaults.timeoutMs,
             maxRetries: defaults.maxRetries,
-            signal: shutdown.signal,
+            signal: signal ? AbortSignal.any([shutdown.signal, signal]) : shutdown.signal,
             onEvent,
             onModelCall: metrics.enabled ? (call) => metrics.modelCall({ provider: resolved.provider, model: resolved.model.id, seconds: call.seconds, ok: call.ok, inputTokens: call.input, outputTokens: call.output }) : undefined,
           });
           await store.appendTurn(session, recent.messageCount, result.messages, ref);
           metrics.agentTurn(profile.id, 'ok');
           logger.info({ session: sessionKey, model: resolved.ref, steps: result.steps, usage: result.usage, ms: Date.now() - startedAt }, 'agent turn finished');
-          return { reply: result.reply, sessionKey, messageCount: recent.messageCount + result.messages.length };
+          return { reply: result.reply, sessionKey, messageCount: recent.messageCount + result.messages.length, usage: result.usage, finishReason: result.finishReason };
         } catch (err) {
           metrics.agentTurn(profile.id, 'error');
           logger.warn({ err, session: sessionKey, model: resolved.ref, ms: Date.now() - startedAt }, 'agent turn failed; nothing was stored for it');

@@ -19,12 +19,12 @@ export interface BearerAuthOptions {
 
 // The router matches paths case-insensitively (/API/sessions reaches /api/sessions), so the
 // gate must look at the same path the router will see, not the literal one.
-const PROTECTED = /^\/api(\/|$)/;
+const PROTECTED = /^\/(api|v1)(\/|$)/;
 // Only the exact webhook route shape is open; anything longer still needs the token.
 const WEBHOOK = /^\/api\/webhook\/[^/]+\/?$/;
 
 /**
- * `Authorization: Bearer <token>` on /api/*, except /api/webhook/:channel, which channels
+ * `Authorization: Bearer <token>` on /api/* and /v1/* (the OpenAI-compatible API), except /api/webhook/:channel, which channels
  * authenticate with their own secrets. An address that keeps presenting wrong credentials
  * (tokens, or webhook signatures and secrets) is locked out of every /api route, right
  * token or not, until its lockout ends. Processes on this machine talking to the gateway

@@ -6,9 +6,9 @@ export interface CorsOptions {
 }
 
 const ALLOW_METHODS = 'GET,POST,DELETE,OPTIONS';
-const ALLOW_HEADERS = 'Authorization,Content-Type,Idempotency-Key';
-// Lets browser code read the lockout delay of a 429.
-const EXPOSE_HEADERS = 'Retry-After';
+const ALLOW_HEADERS = 'Authorization,Content-Type,Idempotency-Key,X-Xopc-Session';
+// Lets browser code read the lockout delay of a 429, and which session an OpenAI-style call used.
+const EXPOSE_HEADERS = 'Retry-After,X-Xopc-Session';
 // Browsers cap this themselves (Chrome: 2 h); 10 minutes keeps config changes visible soon.
 const PREFLIGHT_MAX_AGE_S = '600';
 

@@ -1,6 +1,7 @@
 import type Koa from 'koa';
 import type { Logger } from '../../src/logger.js';
 import { storageFaultCode, storageUnavailable } from '../storage/storage-fault.js';
+import { isOpenAiPath, openAiErrorBody } from '../openai/openai-errors.js';
 import { ApiError, ERROR_CODES, errorBody, type ErrorCode } from './errors.js';
 
 /** What a client sees for a Koa/http-errors 4xx status, when the error carries no message of its own. */
@@ -29,7 +30,7 @@ interface HttpLikeError {
 
 /**
  * The one place that turns a thrown error into a response. ApiErrors answer with their
- * registered code and message; http-errors with a 4xx status (body parser, router,
+ * registered code and message (in OpenAI's shape on /v1); http-errors with a 4xx status (body parser, router,
  * `ctx.throw(400)`) map to the matching code; anything else is a 500 whose body says
  * nothing about the cause. Errors worth logging go to the app's `error` event, which
  * `handleAppError` logs, so each failure is logged exactly once. A storage fault (disk
@@ -52,7 +53,8 @@ export function createErrorMiddleware(options: { onStorageFault?: (err: unknown)
       if (ctx.headerSent || !ctx.writable) return;
       ctx.status = status;
       ctx.set(headers);
-      ctx.body = errorBody(code, message);
+      // OpenAI's SDKs read their own error shape; every other client reads ours.
+      ctx.body = isOpenAiPath(ctx.path) ? openAiErrorBody(code, message, thrown instanceof ApiError ? thrown.param : undefined) : errorBody(code, message);
     }
   };
 }

@@ -13,6 +13,7 @@ export const ERROR_CODES = {
   SESSION_NOT_FOUND: { status: 404, meaning: 'no session with this key' },
   JOB_NOT_FOUND: { status: 404, meaning: 'no cron job with this id' },
   MESSAGE_NOT_FOUND: { status: 404, meaning: 'no accepted message with this id (or it was settled more than 24 h ago)' },
+  MODEL_NOT_FOUND: { status: 404, meaning: 'OpenAI-compatible API: the model names no enabled agent' },
   PAYLOAD_TOO_LARGE: { status: 413, meaning: 'body over gateway.bodyLimit' },
   RATE_LIMITED: { status: 429, meaning: 'too many failed auth attempts from one address (with Retry-After)' },
   BUSY: { status: 503, meaning: 'too many async messages waiting to be answered (POST /api/message); nothing was accepted; retry after Retry-After seconds' },
@@ -28,6 +29,8 @@ export type ErrorCode = keyof typeof ERROR_CODES;
 export class ApiError extends Error {
   override name = 'ApiError';
   readonly status: number;
+  /** The request field at fault, when one is (OpenAI's error shape reports it). */
+  param?: string;
   /** Extra response headers (e.g. Retry-After). */
   headers: Record<string, string> = {};
   /**

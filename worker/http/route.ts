@@ -5,11 +5,20 @@ import type { ErrorCode } from './errors.js';
 import type { Routes } from './lazy-routes.js';
 import { parseInput } from './validate.js';
 
+/*
+ * Adding a route: declare it with `route({...}, handler)` in its module under routes/ and
+ * return it in that module's `routeGroup([...])`. That one declaration mounts it, validates
+ * its input, puts it in /openapi.json (answers, error codes from the registry, example) and
+ * so into the contract test (test/openapi.test.ts), which calls every documented operation;
+ * the README endpoint table must list it too (the same test checks).
+ */
+
 /** Any valibot schema. */
 export type AnySchema = v.GenericSchema;
 /** A schema for path parameters or a query string: an object whose entries are the parameters. */
 export type ParamsSchema = v.ObjectSchema<v.ObjectEntries, v.ErrorMessage<v.ObjectIssue> | undefined>;
 
+/** The methods a route can be declared with. */
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 /**

@@ -28,6 +28,7 @@ const logQuery = v.object({
     v.regex(/^\d{1,9}$/, (issue) => LINES_MESSAGE + got(issue)),
     v.transform(Number),
     v.number(),
+    v.integer(),
     v.minValue(1, (issue) => LINES_MESSAGE + got(issue)),
     v.maxValue(MAX_LINES, (issue) => LINES_MESSAGE + got(issue)),
   ), String(DEFAULT_LINES)),
