@@ -1,5 +1,4 @@
 import type Koa from 'koa';
-import { PassThrough } from 'node:stream';
 import * as v from 'valibot';
 import type { Config } from '../../src/config.js';
 import type { AgentEvent } from '../agent/agent-loop.js';
@@ -8,6 +7,7 @@ import { DEFAULT_SESSION_NAME, resolveChatTarget } from '../agent/agents.js';
 import { ApiError, errorBody } from '../http/errors.js';
 import type { Routes } from '../http/lazy-routes.js';
 import { route, routeGroup } from '../http/route.js';
+import { openEventStream } from '../http/event-stream.js';
 
 // Proxies drop idle connections; a comment line every so often keeps a slow turn's stream open.
 const SSE_KEEPALIVE_MS = 15_000;
@@ -86,13 +86,7 @@ function reply(result: ChatResult, label: string) {
 
 /** Answers with an event stream now and writes the turn's events into it as they come. */
 function streamTurn(ctx: Koa.Context, turn: PreparedTurn, label: string): void {
-  const stream = new PassThrough();
-  ctx.status = 200;
-  ctx.type = 'text/event-stream';
-  ctx.set('Cache-Control', 'no-cache, no-transform');
-  ctx.set('X-Accel-Buffering', 'no');
-  ctx.body = stream;
-  ctx.req.socket.setNoDelay(true);
+  const stream = openEventStream(ctx);
 
   let clientGone = false;
   ctx.res.once('close', () => (clientGone = true));

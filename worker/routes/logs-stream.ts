@@ -1,11 +1,11 @@
 import type Koa from 'koa';
-import { PassThrough } from 'node:stream';
 import * as v from 'valibot';
 import { followLog, type LogFollower } from '../../src/log-follow.js';
 import { LOG_LEVELS, entryLevel, parseEntry, type LogFilter } from '../../src/log-reader.js';
 import type { Routes } from '../http/lazy-routes.js';
 import { route, routeGroup } from '../http/route.js';
 import { queryInteger, queryText } from '../http/validate.js';
+import { openEventStream } from '../http/event-stream.js';
 
 // Proxies drop idle connections; a comment line every so often keeps a quiet log's stream open.
 const SSE_KEEPALIVE_MS = 15_000;
@@ -67,13 +67,7 @@ export function createLogsStreamRouter(options: LogsStreamRouterOptions): Routes
 /** Answers with an event stream now and writes matching log entries into it as they are written. */
 async function streamEntries(ctx: Koa.Context, options: LogsStreamRouterOptions, lines: number, filter: LogFilter): Promise<void> {
   const matches = lineMatcher(filter);
-  const stream = new PassThrough();
-  ctx.status = 200;
-  ctx.type = 'text/event-stream';
-  ctx.set('Cache-Control', 'no-cache, no-transform');
-  ctx.set('X-Accel-Buffering', 'no');
-  ctx.body = stream;
-  ctx.req.socket.setNoDelay(true);
+  const stream = openEventStream(ctx);
   stream.write(': stream open\n\n');
 
   let ended = false;

@@ -1,5 +1,4 @@
 import type Koa from 'koa';
-import { PassThrough } from 'node:stream';
 import * as v from 'valibot';
 import type { Config } from '../../src/config.js';
 import type { AgentService, ChatResult, PreparedTurn } from '../agent/agent-service.js';
@@ -13,6 +12,7 @@ import {
 } from '../openai/chat-response.js';
 import { openAiErrorBody } from '../openai/openai-errors.js';
 import { formatSessionKey } from '../sessions/session-key.js';
+import { openEventStream } from '../http/event-stream.js';
 
 // Proxies drop idle connections; a comment line every so often keeps a slow turn's stream open.
 const SSE_KEEPALIVE_MS = 15_000;
@@ -115,13 +115,7 @@ export function createOpenAiRouter(options: OpenAiRouterOptions): Routes {
 
 /** Answers with `chat.completion.chunk` events now and writes the turn's text into them as it comes, then `[DONE]`. */
 function streamCompletion(ctx: Koa.Context, turn: PreparedTurn, identity: CompletionIdentity, includeUsage: boolean, signal: AbortSignal): void {
-  const stream = new PassThrough();
-  ctx.status = 200;
-  ctx.type = 'text/event-stream';
-  ctx.set('Cache-Control', 'no-cache, no-transform');
-  ctx.set('X-Accel-Buffering', 'no');
-  ctx.body = stream;
-  ctx.req.socket.setNoDelay(true);
+  const stream = openEventStream(ctx);
 
   const write = (text: string) => {
     if (!signal.aborted && !stream.writableEnded) stream.write(text);
