@@ -39,7 +39,7 @@ for (const shell of ['bash', 'zsh']) {
 }
 
 test('bash completes groups, commands and the flags of the command typed', { skip: needsPackage('bash', 'bash') }, () => {
-  assert.deepEqual(bashOffers(['xopc', '']), ['gateway', 'cron', 'completion']);
+  assert.deepEqual(bashOffers(['xopc', '']), ['gateway', 'cron', 'doctor', 'completion']);
   assert.ok(bashOffers(['xopc', 'gateway', 'st']).join(' ') === 'status stop');
   assert.deepEqual(bashOffers(['xopc', 'gateway', 'stop', '--']), ['--force', '--timeout', '--json', '--config', '--help', '--version']);
   assert.deepEqual(bashOffers(['xopc', 'cron', 'add', '--chat']), ['--chat-id']);
@@ -55,7 +55,7 @@ function zshOffers(words: string[]): string[] {
 }
 
 test('zsh offers groups, commands and the flags of the command typed', { skip: needsPackage('zsh', 'zsh') }, () => {
-  assert.deepEqual(zshOffers(['xopc', '']), ['gateway', 'cron', 'completion']);
+  assert.deepEqual(zshOffers(['xopc', '']), ['gateway', 'cron', 'doctor', 'completion']);
   assert.ok(zshOffers(['xopc', 'gateway', '']).includes('service-status'));
   assert.deepEqual(zshOffers(['xopc', 'gateway', 'token', '']), ['--new', '--json', '--config', '-h', '--help', '-v', '--version']);
   assert.ok(zshOffers(['xopc', 'gateway', '--port', '0', '']).includes('--token'));
