@@ -87,9 +87,20 @@ export function createPendingRunner(options: PendingRunnerOptions): PendingRunne
       .catch((err: unknown) => logger.error({ err, messageId: message.messageId }, 'could not tell the chat that its message failed'));
   }
 
+  // A plain timer, not AbortSignal.any([.., AbortSignal.timeout(ms)]): on Node 20 a composite
+  // signal that nothing else references can be garbage-collected before its timeout fires,
+  // and the retry would then wait for ever (seen under the test suite's memory pressure).
   async function pause(ms: number): Promise<void> {
-    const signal = AbortSignal.any([closing.signal, AbortSignal.timeout(ms)]);
-    await once(wake, 'wake', { signal }).catch(() => undefined);
+    const timeout = new AbortController();
+    const timer = setTimeout(() => timeout.abort(), ms);
+    const stop = () => timeout.abort();
+    closing.signal.addEventListener('abort', stop, { once: true });
+    try {
+      await once(wake, 'wake', { signal: timeout.signal }).catch(() => undefined);
+    } finally {
+      clearTimeout(timer);
+      closing.signal.removeEventListener('abort', stop);
+    }
   }
 
   /** Runs one message to its end: delivered, failed for good, or (worker exiting) left for the next worker. */
