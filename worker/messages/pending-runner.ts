@@ -11,6 +11,7 @@ import type { StorageHealth } from '../storage/storage-health.js';
 import type { IdempotencyStore } from './idempotency-store.js';
 import type { MessageRequest } from './message-service.js';
 import type { PendingMessage, PendingStore } from './pending-store.js';
+import { retryPause } from './retry-pause.js';
 
 export interface PendingRunnerOptions {
   logger: Logger;
@@ -87,22 +88,6 @@ export function createPendingRunner(options: PendingRunnerOptions): PendingRunne
       .catch((err: unknown) => logger.error({ err, messageId: message.messageId }, 'could not tell the chat that its message failed'));
   }
 
-  // A plain timer, not AbortSignal.any([.., AbortSignal.timeout(ms)]): on Node 20 a composite
-  // signal that nothing else references can be garbage-collected before its timeout fires,
-  // and the retry would then wait for ever (seen under the test suite's memory pressure).
-  async function pause(ms: number): Promise<void> {
-    const timeout = new AbortController();
-    const timer = setTimeout(() => timeout.abort(), ms);
-    const stop = () => timeout.abort();
-    closing.signal.addEventListener('abort', stop, { once: true });
-    try {
-      await once(wake, 'wake', { signal: timeout.signal }).catch(() => undefined);
-    } finally {
-      clearTimeout(timer);
-      closing.signal.removeEventListener('abort', stop);
-    }
-  }
-
   /** Runs one message to its end: delivered, failed for good, or (worker exiting) left for the next worker. */
   async function answer(message: PendingMessage, turn?: PreparedTurn): Promise<void> {
     // Queued behind others of its chat when the worker began to exit: the next worker has it.
@@ -153,7 +138,7 @@ export function createPendingRunner(options: PendingRunnerOptions): PendingRunne
         const delayMs = backoffDelay(attempts, policy);
         if (!failure) pending.noteFailure(messageId, attempts, error);
         logger.warn({ err, messageId, attempt: attempts, retryInMs: delayMs }, `message ${messageId} not answered yet (${error.code}, not its own fault); it stays pending and is retried`);
-        await pause(delayMs);
+        await retryPause(delayMs, wake, closing.signal);
       }
     }
     logger.warn({ messageId }, `message ${messageId} not finished as the worker exits; it stays pending for the next one`);
