@@ -31,14 +31,31 @@ const result = await build({
   logLevel: 'warning',
 });
 
-const built = Object.entries(result.metafile.outputs).map(([file, info]) => ({ file: file.replace(/^.*\/assets\//, ''), entry: info.entryPoint ?? '' }));
+const assetName = (file) => file.replace(/^.*\/assets\//, '');
+const built = Object.entries(result.metafile.outputs).map(([file, info]) => ({ file: assetName(file), entry: info.entryPoint ?? '', info }));
 const entry = (source) => built.find((output) => output.entry.endsWith(source))?.file;
+// The chunks the entry script imports statically (shared with the views loaded later: Lit
+// above all). The browser would find them only after fetching and parsing the entry, one
+// round trip later; the HTML names them so that they are fetched alongside it.
+const staticImports = (name, seen = new Set()) => {
+  for (const imported of built.find((output) => output.file === name)?.info.imports ?? []) {
+    const file = assetName(imported.path);
+    if (imported.kind === 'import-statement' && !seen.has(file)) {
+      seen.add(file);
+      staticImports(file, seen);
+    }
+  }
+  return seen;
+};
+const mainScript = entry('ui/src/main.ts');
+const preloads = [...staticImports(mainScript)].map((file) => `<link rel="modulepreload" href="/assets/${file}">`).join('\n');
 const icon = readFileSync(join(root, 'ui/icon.svg'));
 const iconName = `icon-${createHash('sha256').update(icon).digest('hex').slice(0, 10).toUpperCase()}.svg`;
 writeFileSync(join(assets, iconName), icon);
 
 const page = readFileSync(join(root, 'ui/index.html'), 'utf8')
-  .replace('%JS%', `/assets/${entry('ui/src/main.ts')}`)
+  .replace('%JS%', `/assets/${mainScript}`)
+  .replace('%PRELOAD%', preloads)
   .replace('%CSS%', `/assets/${entry('ui/src/styles.css')}`)
   .replace('%ICON%', `/assets/${iconName}`);
 writeFileSync(join(out, 'index.html'), page);

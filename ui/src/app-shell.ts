@@ -1,19 +1,25 @@
 import { html, nothing } from 'lit';
 import { createApiClient, healthy, type ApiClient } from './api.js';
 import { XopcElement } from './element.js';
+import { loadMarkdown } from './markdown-lazy.js';
 import type { GatewayStatus } from './types.js';
 import './sign-in.js';
 import './chat-view.js';
-import './sessions-view.js';
-import './cron-view.js';
-import './logs-view.js';
-import './status-view.js';
 
 const TOKEN_KEY = 'xopc.token';
 const VIEWS = ['chat', 'sessions', 'cron', 'logs', 'status'] as const;
 type View = (typeof VIEWS)[number];
 const VIEW_TITLES: Record<View, string> = { chat: 'Chat', sessions: 'Sessions', cron: 'Cron', logs: 'Logs', status: 'Status' };
 const RECONNECT_POLL_MS = 1000;
+// The chat is the first view, so only its code is in the page's first script; the other
+// views are their own chunks, fetched once the first view is on screen (so that a switch
+// later, even while the gateway restarts, finds them already here).
+const LATER_VIEWS: Record<Exclude<View, 'chat'>, () => Promise<unknown>> = {
+  sessions: () => import('./sessions-view.js'),
+  cron: () => import('./cron-view.js'),
+  logs: () => import('./logs-view.js'),
+  status: () => import('./status-view.js'),
+};
 
 /**
  * The page: sign-in until a token is accepted, then the views, one at a time by the URL's
@@ -27,6 +33,8 @@ export class XopcApp extends XopcElement {
     view: { state: true },
     connection: { state: true },
     status: { state: true },
+    loaded: { state: true },
+    loadError: { state: true },
   };
 
   token: string | null = null;
@@ -34,6 +42,8 @@ export class XopcApp extends XopcElement {
   view: View = 'chat';
   connection: 'up' | 'reconnecting' = 'up';
   status: GatewayStatus | null = null;
+  loaded: ReadonlySet<View> = new Set(['chat']);
+  loadError = '';
   private api: ApiClient | null = null;
   private reconnecting = false;
 
@@ -51,6 +61,25 @@ export class XopcApp extends XopcElement {
     if (stored) this.signIn(stored);
   }
 
+  protected override firstUpdated(): void {
+    afterFirstPaint(() => {
+      void loadMarkdown();
+      for (const view of Object.keys(LATER_VIEWS) as Array<keyof typeof LATER_VIEWS>) void this.loadView(view);
+    });
+  }
+
+  /** Fetches a view's chunk (once; again after a failure) and shows the view when it is here. */
+  private async loadView(view: Exclude<View, 'chat'>): Promise<void> {
+    if (this.loaded.has(view)) return;
+    try {
+      await LATER_VIEWS[view]();
+      this.loaded = new Set([...this.loaded, view]);
+      this.loadError = '';
+    } catch {
+      if (this.view === view) this.loadError = `The ${VIEW_TITLES[view]} view could not be loaded from the gateway; it is tried again when you open it.`;
+    }
+  }
+
   override disconnectedCallback(): void {
     window.removeEventListener('hashchange', this.readView);
     super.disconnectedCallback();
@@ -61,6 +90,8 @@ export class XopcApp extends XopcElement {
     if (location.hash && !location.hash.startsWith('#/')) return;
     const name = /^#\/(\w+)/.exec(location.hash)?.[1] as View | undefined;
     this.view = name && VIEWS.includes(name) ? name : 'chat';
+    this.loadError = '';
+    if (this.view !== 'chat') void this.loadView(this.view);
     document.title = `${VIEW_TITLES[this.view]} · xopc`;
   };
 
@@ -78,7 +109,8 @@ export class XopcApp extends XopcElement {
     localStorage.setItem(TOKEN_KEY, token);
     this.token = token;
     this.reason = '';
-    void this.refreshStatus();
+    // After this task: the first render (the chat box) does not wait for the request to be sent.
+    setTimeout(() => void this.refreshStatus());
   }
 
   private async refreshStatus(): Promise<void> {
@@ -138,6 +170,7 @@ export class XopcApp extends XopcElement {
   }
 
   private renderView(api: ApiClient) {
+    if (!this.loaded.has(this.view)) return html`<p class=${this.loadError ? 'error' : 'hint'} role="status">${this.loadError || 'Loading…'}</p>`;
     switch (this.view) {
       case 'chat':
         return html`<xopc-chat-view .api=${api} .status=${this.status}></xopc-chat-view>`;
@@ -153,3 +186,27 @@ export class XopcApp extends XopcElement {
   }
 }
 customElements.define('xopc-app', XopcApp);
+
+// Without a paint (a tab opened in the background) the later chunks still load, after this long.
+const FIRST_PAINT_FALLBACK_MS = 1000;
+
+/**
+ * Runs `then` once the first contentful paint is on screen (or after a second without one).
+ * Evaluating the Markdown renderer takes the main thread for tens of milliseconds, and any
+ * sooner (even right after the first frame is produced) it delays that frame's display.
+ */
+function afterFirstPaint(then: () => void): void {
+  let done = false;
+  const run = (): void => {
+    if (done) return;
+    done = true;
+    observer.disconnect();
+    clearTimeout(timer);
+    then();
+  };
+  const observer = new PerformanceObserver((list) => {
+    if (list.getEntriesByName('first-contentful-paint').length > 0) run();
+  });
+  const timer = setTimeout(run, FIRST_PAINT_FALLBACK_MS);
+  observer.observe({ type: 'paint', buffered: true });
+}

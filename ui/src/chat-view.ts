@@ -50,7 +50,8 @@ export class XopcChatView extends XopcElement {
     const session = localStorage.getItem(SESSION_KEY);
     if (session?.startsWith(`${this.agentId}:webchat:`)) void this.open(session);
     else this.newConversation();
-    void this.loadConversations();
+    // The list is a convenience: asked for after the first render, which it must not delay.
+    setTimeout(() => void this.loadConversations());
   }
 
   override disconnectedCallback(): void {
@@ -69,7 +70,8 @@ export class XopcChatView extends XopcElement {
   }
 
   protected override updated(changed: PropertyValues<this>): void {
-    if (changed.has('items')) this.querySelector('.messages')?.scrollTo({ top: 1e9 });
+    // Scrolling lays the page out at once: not for the first, empty, render.
+    if (changed.has('items') && this.items.length > 0) this.querySelector('.messages')?.scrollTo({ top: 1e9 });
   }
 
   private enabledAgents(): string[] {
