@@ -195,8 +195,18 @@ describe('control page: sign-in and chat', { skip: needsChromium() }, () => {
   });
 
   // Last: it locks this machine's address out of the gateway for minutes.
-  test('the failed-auth lockout is shown as such, with its wait time', async () => {
+  test('the failed-auth lockout is shown as such, with its wait time: in the conversation (RATE_LIMITED), and at sign-in', async () => {
+    const open = await signedIn();
+    await open.locator('#chat-input').fill('sent while locked out');
     for (let i = 0; i < 10; i++) await fetch(gateway.url('/api/status'), { headers: { authorization: 'Bearer wrong-guess' } });
+    await open.locator('#chat-input').press('Enter');
+    const error = open.locator('.messages .message.error');
+    await error.waitFor({ timeout: WAIT_MS });
+    assert.match((await error.textContent())!, /^RATE_LIMITED: Too many failed authentication attempts from this address .*retry in \d+ s$/);
+    assert.equal(await open.locator('#chat-input').inputValue(), 'sent while locked out', 'the message that did not get through is back in the box');
+    assert.deepEqual(pageErrors(open), []);
+    await open.context().close();
+
     const page = await newPage(browser);
     await page.goto(gateway.url(`/#token=${TOKEN}`));
     const reason = page.locator('#sign-in-reason');

@@ -9,9 +9,9 @@ const TOKEN = 'ui-restart-token-0123456789abcdef';
 const WAIT_MS = 20_000;
 
 /**
- * `xopc gateway restart` while the control page is open, in both restart modes: the page
- * recovers by itself (the live log follows the new worker, the status shows it), what
- * was typed is still there, and the next message works.
+ * `xopc gateway restart` while the control page is open, in both restart modes, and a
+ * gateway that is down for a while: the page recovers by itself (the live log follows the
+ * new worker, the status shows it), what was typed is still there, and the next message works.
  */
 describe('control page across `xopc gateway restart`', { skip: needsChromium() }, () => {
   let browser: Browser;
@@ -22,6 +22,50 @@ describe('control page across `xopc gateway restart`', { skip: needsChromium() }
   after(async () => {
     await browser?.close();
     await mock?.stop();
+  });
+
+  test('gateway unreachable: the page says "Reconnecting", keeps what was typed, and recovers by itself once the gateway is back', { timeout: 120_000 }, async () => {
+    const config = {
+      gateway: { auth: { token: TOKEN } },
+      agents: { defaults: { model: 'mock/echo', maxRetries: 0, timeoutMs: 10_000 } },
+      providers: { mock: { baseUrl: mock.baseUrl, apiKey: 'mock-key' } },
+    };
+    let gateway: Gateway | undefined = await startGateway({ config });
+    const home = gateway.home;
+    try {
+      const port = gateway.port;
+      const page = await newPage(browser);
+      await page.goto(gateway.url(`/#token=${TOKEN}`));
+      const box = page.locator('#chat-input');
+      await box.waitFor({ timeout: WAIT_MS });
+      const banner = page.locator('header .connection');
+      assert.equal(await banner.textContent(), 'Connected');
+
+      await gateway.stop();
+      gateway = undefined;
+      await box.fill('typed while the gateway is down');
+      await box.press('Enter');
+      await page.locator('header .connection.reconnecting').filter({ hasText: 'Reconnecting' }).waitFor({ timeout: WAIT_MS });
+      await page.locator('.messages .message.error').filter({ hasText: 'NETWORK' }).waitFor({ timeout: WAIT_MS });
+      assert.equal(await box.inputValue(), 'typed while the gateway is down', 'the message that did not get through is back in the box');
+      await box.press('End');
+      await box.pressSequentially(', and more');
+
+      // The same gateway (home, config, port) comes back: the page notices by itself.
+      gateway = await startGateway({ home, config, args: ['--port', String(port), '--host', '127.0.0.1'] });
+      await page.locator('header .connection.up').filter({ hasText: 'Connected' }).waitFor({ timeout: WAIT_MS });
+      assert.equal(await box.inputValue(), 'typed while the gateway is down, and more', 'nothing typed is lost');
+      await box.press('Enter');
+      await page.locator('.messages .message.assistant').filter({ hasText: 'typed while the gateway is down, and more' }).waitFor({ timeout: WAIT_MS });
+      assert.deepEqual(pageErrors(page), []);
+      await page.context().close();
+    } catch (err) {
+      if (err instanceof Error && gateway) err.message += `\n--- gateway output (tail) ---\n${gateway.output().slice(-4000)}`;
+      throw err;
+    } finally {
+      await gateway?.stop();
+      removeHome(home);
+    }
   });
 
   for (const mode of ['in-process', 'respawn'] as const) {

@@ -72,6 +72,34 @@ describe('control page: sessions, cron, logs, status, layout and accessibility',
     await page.context().close();
   });
 
+  test('sessions pager: more sessions than a page; Older and Newer show the right ones, newest first', async () => {
+    // 25 conversations through the API, one after the other (each is newer than the last).
+    const names = Array.from({ length: 25 }, (_, i) => `pager-${String(i).padStart(2, '0')}`);
+    for (const name of names) {
+      const reply = await api('POST', '/api/agent', { message: `hi ${name}`, session: name });
+      assert.equal(reply.status, 'ok', JSON.stringify(reply));
+    }
+    const newestFirst = names.map((name) => `main:api:${name}`).reverse();
+    const page = await open('sessions');
+    await page.getByRole('combobox', { name: 'Channel' }).selectOption('api');
+    const shown = () => page.locator('tr[data-key]').evaluateAll((rows) => rows.map((row) => row.getAttribute('data-key')));
+    const pager = page.locator('.pager span');
+    await pager.filter({ hasText: /^1–20 of 25$/ }).waitFor({ timeout: WAIT_MS });
+    assert.deepEqual(await shown(), newestFirst.slice(0, 20), 'page 1: the 20 newest');
+    assert.equal(await page.getByRole('button', { name: 'Newer' }).isDisabled(), true);
+
+    await page.getByRole('button', { name: 'Older' }).click();
+    await pager.filter({ hasText: /^21–25 of 25$/ }).waitFor({ timeout: WAIT_MS });
+    assert.deepEqual(await shown(), newestFirst.slice(20), 'page 2: the 5 oldest');
+    assert.equal(await page.getByRole('button', { name: 'Older' }).isDisabled(), true);
+
+    await page.getByRole('button', { name: 'Newer' }).click();
+    await pager.filter({ hasText: /^1–20 of 25$/ }).waitFor({ timeout: WAIT_MS });
+    assert.deepEqual(await shown(), newestFirst.slice(0, 20), `back on page 1 (page errors: ${pageErrors(page).join('; ')})`);
+    assert.deepEqual(pageErrors(page), []);
+    await page.context().close();
+  });
+
   test('cron: a bad schedule shows the API\'s message by the field; a good job appears, toggles, runs now, and its run is in the history', async () => {
     const page = await open('cron');
     const expected = (await api('POST', '/api/cron/create', { schedule: 'every tuesday-ish', message: 'x', timezone: 'UTC' })).error.message as string;

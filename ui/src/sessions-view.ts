@@ -18,6 +18,7 @@ export class XopcSessionsView extends XopcElement {
     sessions: { state: true },
     total: { state: true },
     offset: { state: true },
+    shownOffset: { state: true },
     channel: { state: true },
     agentId: { state: true },
     opened: { state: true },
@@ -35,6 +36,9 @@ export class XopcSessionsView extends XopcElement {
   opened: { key: string; messages: SessionMessage[]; hasMore: boolean } | null = null;
   confirming = '';
   error = '';
+  /** The offset of the page shown (`offset` is the one asked for, which may still be loading). */
+  shownOffset = 0;
+  private requests = 0;
   private timer: ReturnType<typeof setInterval> | undefined;
 
   override connectedCallback(): void {
@@ -52,16 +56,21 @@ export class XopcSessionsView extends XopcElement {
   }
 
   private async load(): Promise<void> {
-    const query = new URLSearchParams({ limit: String(PAGE_SIZE), offset: String(this.offset) });
+    const offset = this.offset;
+    const query = new URLSearchParams({ limit: String(PAGE_SIZE), offset: String(offset) });
     if (this.channel) query.set('channel', this.channel);
     if (this.agentId) query.set('agentId', this.agentId);
+    // The periodic refresh and a click can overlap: only the latest request's answer is shown.
+    const request = ++this.requests;
     try {
       const page = await this.api.get<{ sessions: SessionSummary[]; total: number }>(`/api/sessions?${query}`);
+      if (request !== this.requests) return;
       this.sessions = page.sessions;
       this.total = page.total;
+      this.shownOffset = offset;
       this.error = '';
     } catch (err) {
-      this.error = describeError(err);
+      if (request === this.requests) this.error = describeError(err);
     }
   }
 
@@ -137,7 +146,7 @@ export class XopcSessionsView extends XopcElement {
         </div>
         <div class="pager">
           <button type="button" class="secondary" ?disabled=${this.offset === 0} @click=${() => this.page(-1)}>Newer</button>
-          <span>${this.total === 0 ? 0 : this.offset + 1}–${Math.min(this.offset + PAGE_SIZE, this.total)} of ${this.total}</span>
+          <span>${this.total === 0 ? 0 : this.shownOffset + 1}–${Math.min(this.shownOffset + PAGE_SIZE, this.total)} of ${this.total}</span>
           <button type="button" class="secondary" ?disabled=${this.offset + PAGE_SIZE >= this.total} @click=${() => this.page(1)}>Older</button>
         </div>
         ${this.opened ? this.renderDetail(this.opened) : nothing}
