@@ -1,6 +1,6 @@
 import { fstat, stat } from 'node:fs';
 import Tail from 'tail-file';
-import { readLastLines, type LogFilter } from './log-reader.js';
+import { readLastLinesPage, type LogFilter, type LogPosition } from './log-reader.js';
 
 export interface FollowOptions {
   /** How many existing lines to deliver before the new ones. */
@@ -13,6 +13,8 @@ export interface FollowOptions {
 }
 
 export interface LogFollower {
+  /** The position just before the first line delivered (null: the history reached the log's start). */
+  readonly before: LogPosition | null;
   /** Resolves with the error that ended following (tail-file reports errors, it never throws). */
   readonly failed: Promise<Error>;
   /** Stops watching; bounded, because tail-file's stop() can wait forever when stopped mid-start. */
@@ -46,18 +48,20 @@ export async function followLog(file: string, options: FollowOptions): Promise<L
   const failed = new Promise<Error>((resolve) => (reportFailure = resolve));
   tail.on('error', (err) => reportFailure(err));
   const stop = () => stopTail(tail);
+  let before: LogPosition | null = null;
 
   try {
     await tail.startP();
-    const history = await readLastLines(file, options.lines, options.maxFiles, options.filter ?? {}, { endOffset: startOffset });
-    for (const line of history) options.onLine(line);
+    const history = await readLastLinesPage(file, options.lines, options.maxFiles, options.filter ?? {}, { endOffset: startOffset });
+    before = history.before;
+    for (const line of history.lines) options.onLine(line);
   } catch (err) {
     await stop();
     throw err;
   }
   for (const line of backlog) options.onLine(line);
   backlog = null;
-  return { failed, stop };
+  return { failed, stop, before };
 }
 
 const tailFileEndOfFile = Tail.prototype.onEndOfFileForTail;

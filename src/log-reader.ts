@@ -1,4 +1,4 @@
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 
 /** pino's level numbers, by name. */
 export const LOG_LEVELS = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60 } as const;
@@ -26,6 +26,40 @@ export interface ReadOptions {
    * `logs --follow` uses it so the printed tail and the followed lines meet exactly.
    */
   endOffset?: number;
+  /**
+   * Read only lines before this position (a cursor from `LinesPage.before`): the files
+   * newer than the one it names are skipped, that one is read up to it.
+   */
+  before?: LogPosition;
+}
+
+/**
+ * Where a line of the log starts: its file, by inode (a rotation renames the file, which
+ * keeps its inode, so a position stays valid across rotations), and the byte offset.
+ */
+export interface LogPosition {
+  ino: number;
+  offset: number;
+}
+
+/** Lines, oldest first, and the position just before the oldest (null: there is nothing older). */
+export interface LinesPage<T> {
+  lines: T[];
+  before: LogPosition | null;
+}
+
+/** A position as the API's opaque cursor: `<inode>-<offset>`. */
+export function formatPosition(position: LogPosition): string {
+  return `${position.ino}-${position.offset}`;
+}
+
+/** A cursor made by formatPosition, or undefined when the text is not one. */
+export function parsePosition(text: string): LogPosition | undefined {
+  const match = /^(\d{1,16})-(\d{1,15})$/.exec(text);
+  if (!match) return undefined;
+  const ino = Number(match[1]);
+  const offset = Number(match[2]);
+  return Number.isSafeInteger(ino) && Number.isSafeInteger(offset) ? { ino, offset } : undefined;
 }
 
 /** One JSON log line, as pino wrote it. */
@@ -34,6 +68,7 @@ export type LogEntry = Record<string, unknown>;
 interface ScannedLine {
   raw: string;
   entry: LogEntry | null;
+  position: LogPosition;
 }
 
 /** First read from the end of a file; doubled on each further read up to MAX_CHUNK_BYTES. */
@@ -54,14 +89,24 @@ const SINCE_SLACK_MS = 5_000;
  * needs a level or a time, which they do not have.
  */
 export async function readLastLines(file: string, n: number, maxFiles: number, filter: LogFilter = {}, options: ReadOptions = {}): Promise<string[]> {
-  const lines = await scan(file, n, maxFiles, filter, false, options);
-  return lines.map((line) => line.raw);
+  return (await readLastLinesPage(file, n, maxFiles, filter, options)).lines;
+}
+
+/** readLastLines, with the position before the oldest line returned (`n` = 0: where the read started). */
+export async function readLastLinesPage(file: string, n: number, maxFiles: number, filter: LogFilter = {}, options: ReadOptions = {}): Promise<LinesPage<string>> {
+  const { lines, before } = await scan(file, n, maxFiles, filter, false, options);
+  return { lines: lines.map((line) => line.raw), before };
 }
 
 /** The newest `query.lines` JSON entries matching the query, oldest first; non-JSON lines are skipped. */
 export async function readLogEntries(file: string, query: LogQuery, maxFiles: number): Promise<LogEntry[]> {
-  const lines = await scan(file, query.lines, maxFiles, query, true, {});
-  return lines.map((line) => line.entry!);
+  return (await readLogEntriesPage(file, query, maxFiles)).lines;
+}
+
+/** readLogEntries, before `options.before` when given, with the position before the oldest entry returned. */
+export async function readLogEntriesPage(file: string, query: LogQuery, maxFiles: number, options: ReadOptions = {}): Promise<LinesPage<LogEntry>> {
+  const { lines, before } = await scan(file, query.lines, maxFiles, query, true, options);
+  return { lines: lines.map((line) => line.entry!), before };
 }
 
 /** The files to read, newest first: `file`, then `file.1` ... `file.maxFiles`. */
@@ -71,19 +116,28 @@ export function logFiles(file: string, maxFiles: number): string[] {
   return files;
 }
 
-async function scan(file: string, n: number, maxFiles: number, filter: LogFilter, jsonOnly: boolean, options: ReadOptions): Promise<ScannedLine[]> {
+async function scan(file: string, n: number, maxFiles: number, filter: LogFilter, jsonOnly: boolean, options: ReadOptions): Promise<LinesPage<ScannedLine>> {
   const found: ScannedLine[] = [];
-  if (n <= 0) return found;
+  if (n <= 0) return { lines: found, before: options.before ?? (await endOf(file, options.endOffset)) };
   // A case-insensitive regex search does not copy every line the way toLowerCase() would.
   const q = filter.q ? new RegExp(filter.q.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&'), 'iu') : undefined;
   const needsEntry = jsonOnly || filter.minLevel !== undefined || filter.since !== undefined;
+  // Until the file a cursor names is reached, newer files are skipped.
+  let reached = options.before === undefined;
 
   // A rotation during the scan renames a file we already read to the next name: read each file once.
   const seen = new Set<number>();
   files: for (const [index, path] of logFiles(file, maxFiles).entries()) {
-    const endOffset = index === 0 ? options.endOffset : undefined;
-    for await (const batch of linesBackward(path, endOffset, seen)) {
-      for (const raw of batch) {
+    const from = (ino: number, size: number): number | null => {
+      if (!reached) {
+        if (ino !== options.before!.ino) return null;
+        reached = true;
+        return Math.min(options.before!.offset, size);
+      }
+      return index === 0 && options.endOffset !== undefined ? Math.min(options.endOffset, size) : size;
+    };
+    for await (const batch of linesBackwardFrom(path, from, seen)) {
+      for (const [i, raw] of batch.lines.entries()) {
         if (q !== undefined && !q.test(raw)) continue;
         const entry = needsEntry ? parseEntry(raw) : null;
         if (needsEntry && entry === null) continue;
@@ -95,12 +149,28 @@ async function scan(file: string, n: number, maxFiles: number, filter: LogFilter
           }
         }
         if (entry && filter.minLevel !== undefined && !(entryLevel(entry) >= filter.minLevel)) continue;
-        found.push({ raw, entry });
-        if (found.length >= n) break files;
+        found.push({ raw, entry, position: { ino: batch.ino, offset: batch.starts[i]! } });
+        if (found.length >= n) {
+          // `found` is newest first: its last line is the oldest.
+          const before = found[found.length - 1]!.position;
+          return { lines: found.reverse(), before };
+        }
       }
     }
   }
-  return found.reverse();
+  // Every file was read (or the rest is older than `since`): nothing older matches.
+  return { lines: found.reverse(), before: null };
+}
+
+/** The position at the end of the current file (up to `endOffset`), or null when there is no file. */
+async function endOf(file: string, endOffset?: number): Promise<LogPosition | null> {
+  try {
+    const { ino, size } = await stat(file);
+    return { ino, offset: endOffset === undefined ? size : Math.min(endOffset, size) };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
 }
 
 /**
@@ -110,6 +180,19 @@ async function scan(file: string, n: number, maxFiles: number, filter: LogFilter
  * inside a multi-byte UTF-8 sequence, so chunk edges cannot break a character.
  */
 export async function* linesBackward(path: string, endOffset?: number, seenInodes: Set<number> = new Set()): AsyncGenerator<string[]> {
+  const from = (_ino: number, size: number) => (endOffset === undefined ? size : Math.min(endOffset, size));
+  for await (const batch of linesBackwardFrom(path, from, seenInodes)) yield batch.lines;
+}
+
+/** One chunk's lines, newest first, with the byte offset where each starts. */
+interface Batch {
+  ino: number;
+  lines: string[];
+  starts: number[];
+}
+
+/** linesBackward from the offset `from` picks for the file once it is open (null: skip the file). */
+async function* linesBackwardFrom(path: string, from: (ino: number, size: number) => number | null, seenInodes: Set<number>): AsyncGenerator<Batch> {
   let handle: FileHandle;
   try {
     handle = await open(path, 'r');
@@ -122,7 +205,9 @@ export async function* linesBackward(path: string, endOffset?: number, seenInode
     // Some file systems report no inode (0): then every file counts as new.
     if (ino !== 0 && seenInodes.has(ino)) return;
     seenInodes.add(ino);
-    let position = endOffset === undefined ? size : Math.min(endOffset, size);
+    const start = from(ino, size);
+    if (start === null) return;
+    let position = start;
     let chunkSize = FIRST_CHUNK_BYTES;
     // Pieces of the line that began before the current chunk (from later chunks), in file order.
     let pending: Buffer[] = [];
@@ -133,20 +218,23 @@ export async function* linesBackward(path: string, endOffset?: number, seenInode
       const { bytesRead } = await handle.read(chunk, 0, length, position);
       // The file shrank under us (truncated): what is left is not worth guessing about.
       if (bytesRead < length) return;
-      const batch: string[] = [];
+      const batch: Batch = { ino, lines: [], starts: [] };
       let end = length;
       for (let nl = chunk.lastIndexOf(0x0a, end - 1); nl !== -1; nl = nl === 0 ? -1 : chunk.lastIndexOf(0x0a, nl - 1)) {
         const line = joinLine(chunk.subarray(nl + 1, end), pending);
         pending = [];
         end = nl;
-        if (line !== '') batch.push(line);
+        if (line !== '') {
+          batch.lines.push(line);
+          batch.starts.push(position + nl + 1);
+        }
       }
       if (end > 0) pending.unshift(chunk.subarray(0, end));
-      if (batch.length > 0) yield batch;
+      if (batch.lines.length > 0) yield batch;
       chunkSize = Math.min(chunkSize * 2, MAX_CHUNK_BYTES);
     }
     const first = joinLine(Buffer.alloc(0), pending);
-    if (first !== '') yield [first];
+    if (first !== '') yield { ino, lines: [first], starts: [0] };
   } finally {
     await handle.close();
   }

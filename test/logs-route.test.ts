@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Koa from 'koa';
@@ -48,6 +48,10 @@ test('GET /api/logs rejects bad query values with INVALID_REQUEST naming the par
     ['since=yesterday', /^since must be/],
     ['since=-5m', /^since must be/],
     [`q=${'a'.repeat(501)}`, /^q must be at most 500/],
+    ['before=12', /^before must be a cursor/],
+    ['before=-1-5', /^before must be a cursor/],
+    ['before=1-2-3', /^before must be a cursor/],
+    ['before=99999999999999999-1', /^before must be a cursor/],
   ];
   for (const [query, message] of cases) {
     const res = await fetch(`${url}?${query}`);
@@ -89,5 +93,40 @@ test('GET /api/logs with no log file yet answers an empty list', async (t) => {
   const url = await startApp(t, tempLog(t));
   const res = await fetch(url);
   assert.equal(res.status, 200);
-  assert.deepEqual(await res.json(), { status: 'ok', entries: [] });
+  assert.deepEqual(await res.json(), { status: 'ok', entries: [], before: null });
+});
+
+test('GET /api/logs?before pages back through the log: every entry once, none skipped, across a rotation between pages', async (t) => {
+  const file = tempLog(t);
+  const line = (i: number) => JSON.stringify({ level: i % 3 === 0 ? 40 : 30, time: 1_700_000_000_000 + i, pid: 1, msg: `line ${i}` });
+  const range = (from: number, to: number) => Array.from({ length: to - from }, (_, k) => from + k);
+  writeFileSync(`${file}.1`, range(0, 23).map(line).join('\n') + '\n');
+  writeFileSync(file, range(23, 50).map(line).join('\n') + '\n');
+  const url = await startApp(t, file);
+  const page = async (query: string) => {
+    const res = await fetch(`${url}?${query}`);
+    assert.equal(res.status, 200, query);
+    const body = (await res.json()) as { entries: Array<{ msg: string }>; before: string | null };
+    return { msgs: body.entries.map((e) => Number(e.msg.slice(5))), before: body.before };
+  };
+
+  for (const filter of ['', '&level=warn']) {
+    // The second round starts after the first one's rotation, which added 50-59.
+    const expected = range(0, filter === '' ? 50 : 60).filter((i) => filter === '' || i % 3 === 0);
+    let { msgs: seen, before } = await page(`lines=7${filter}`);
+    assert.deepEqual(seen, expected.slice(-7));
+    for (let pages = 0; before !== null; pages++) {
+      assert.ok(pages < 20, 'the paging ends');
+      if (filter === '' && pages === 2) {
+        // The log rotates between two pages: the cursor names the file by inode, so it still holds.
+        renameSync(`${file}.1`, `${file}.2`);
+        renameSync(file, `${file}.1`);
+        writeFileSync(file, range(50, 60).map(line).join('\n') + '\n');
+      }
+      const next = await page(`lines=7${filter}&before=${before}`);
+      seen = [...next.msgs, ...seen];
+      before = next.before;
+    }
+    assert.deepEqual(seen, expected, `every entry once, in order${filter}`);
+  }
 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, BrowserContextOptions, Page } from 'playwright-core';
 import { horizontalOverflow, inPage, launchChromium, needsChromium, newPage, pageErrors, seriousA11yViolations } from './helpers/browser.js';
-import { removeHome, startGateway, type Gateway } from './helpers/gateway.js';
+import { removeHome, startGateway, waitUntil, type Gateway } from './helpers/gateway.js';
 import { ECHO_RULE, startMockLlm, type MockLlm } from './helpers/mock-llm.js';
 import { startTelegramEmulator, type TelegramEmulator } from './helpers/telegram.js';
 
@@ -143,6 +143,47 @@ describe('control page: sessions, cron, logs, status, layout and accessibility',
     // The level filter reaches the server: at warn and above, request lines are gone.
     await page.getByRole('combobox', { name: 'Level' }).selectOption('warn');
     await page.locator('.log-line').filter({ hasText: marker }).waitFor({ state: 'detached', timeout: WAIT_MS });
+    assert.deepEqual(pageErrors(page), []);
+    await page.context().close();
+  });
+
+  test('logs: scrolling up loads the earlier lines, each once and none skipped, while new lines keep coming', async () => {
+    // More lines than the view's first read (200) and its step back (200): one request each.
+    const run = `page-log-${Date.now()}`;
+    let next = 0;
+    const request = async () => {
+      const res = await fetch(gateway.url(`/${run}-${next++}`));
+      await res.arrayBuffer();
+    };
+    while (next < 450) await request();
+    const page = await open('logs');
+    await page.getByRole('searchbox', { name: 'Search' }).fill(run);
+    // Runs in the page (serialized; the page's CSP allows no string evaluation): the run's line numbers as shown.
+    const shownNumbers = (prefix: string): number[] => {
+      const lines = [...(globalThis as any).document.querySelectorAll('.log-line')] as Array<{ textContent: string }>;
+      return lines.map((line) => new RegExp(`${prefix}-(\\d+)`).exec(line.textContent)?.[1]).filter((n) => n !== undefined).map(Number);
+    };
+    const numbers = () => page.evaluate(shownNumbers, run);
+    const shows = (n: number) => waitUntil(async () => (await numbers()).includes(n), WAIT_MS, `line ${n} in the log view`);
+    await shows(449);
+
+    // A busy gateway: lines keep being written while the view reads back.
+    let writing = true;
+    const writer = (async () => {
+      while (writing && next < 2000) await request();
+    })();
+    const earlier = page.getByRole('button', { name: 'Load earlier lines' });
+    for (let i = 0; i < 10 && !(await earlier.isDisabled()); i++) {
+      const before = (await numbers()).length;
+      await page.locator('.log-lines').evaluate((list) => list.scrollTo({ top: 0 }));
+      await waitUntil(async () => (await numbers()).length > before || (await earlier.isDisabled()), WAIT_MS, 'earlier lines');
+    }
+    writing = false;
+    await writer;
+    assert.equal(await earlier.isDisabled(), true, 'the start of the log was reached');
+    await shows(next - 1);
+    const shown = await numbers();
+    assert.deepEqual(shown, Array.from({ length: next }, (_, i) => i), `every line once, in order (${next} written)`);
     assert.deepEqual(pageErrors(page), []);
     await page.context().close();
   });

@@ -19,6 +19,7 @@ export class XopcLogsView extends XopcElement {
     query: { state: true },
     live: { state: true },
     error: { state: true },
+    noMoreEarlier: { state: true },
   };
 
   api!: ApiClient;
@@ -31,6 +32,8 @@ export class XopcLogsView extends XopcElement {
   private searchTimer: ReturnType<typeof setTimeout> | undefined;
   private loadingEarlier = false;
   private noMoreEarlier = false;
+  /** The API's cursor for the lines before the first one shown (null until the stream gives it). */
+  private earlierCursor: string | null = null;
 
   override connectedCallback(): void {
     super.connectedCallback();
@@ -56,6 +59,7 @@ export class XopcLogsView extends XopcElement {
     const abort = new AbortController();
     this.abort = abort;
     this.noMoreEarlier = false;
+    this.earlierCursor = null;
     this.entries = [];
     void this.follow(abort, true);
   }
@@ -70,6 +74,10 @@ export class XopcLogsView extends XopcElement {
           this.error = '';
         } else if (event.event === 'entry') {
           this.addEntry(JSON.parse(event.data) as LogEntry);
+        } else if (event.event === 'history' && first) {
+          // Where the first lines shown begin; a stream that follows on after a restart starts later.
+          this.earlierCursor = (JSON.parse(event.data) as { before: string | null }).before;
+          if (this.earlierCursor === null) this.noMoreEarlier = true;
         }
       }
     } catch (err) {
@@ -88,7 +96,12 @@ export class XopcLogsView extends XopcElement {
     const list = this.querySelector('.log-lines');
     const atEnd = !list || list.scrollHeight - list.scrollTop - list.clientHeight < 40;
     const next = [...this.entries, entry];
-    this.entries = next.length > MAX_KEPT ? next.slice(next.length - MAX_KEPT) : next;
+    if (next.length > MAX_KEPT) {
+      // The oldest lines shown are dropped, so the cursor no longer meets them: no reading back from here.
+      this.entries = next.slice(next.length - MAX_KEPT);
+      this.earlierCursor = null;
+      this.noMoreEarlier = true;
+    } else this.entries = next;
     this.scrollToEnd(atEnd);
   }
 
@@ -100,20 +113,23 @@ export class XopcLogsView extends XopcElement {
     });
   }
 
-  /** The lines before the first one shown: a longer read of the same filter, minus what is shown. */
+  /** The lines before the first one shown, read back from the API's cursor: none twice, none skipped. */
   private async loadEarlier(): Promise<void> {
-    if (this.loadingEarlier || this.noMoreEarlier) return;
+    const before = this.earlierCursor;
+    if (this.loadingEarlier || this.noMoreEarlier || before === null || this.entries.length >= MAX_KEPT) return;
     this.loadingEarlier = true;
     const params = this.filterQuery();
-    const shown = this.entries.length;
-    params.set('lines', String(Math.min(5000, shown + EARLIER_STEP)));
+    params.set('lines', String(EARLIER_STEP));
+    params.set('before', before);
     try {
-      const { entries } = await this.api.get<{ entries: LogEntry[] }>(`/api/logs?${params}`);
-      const earlier = entries.slice(0, Math.max(0, entries.length - shown));
-      if (earlier.length === 0 || entries.length < shown + EARLIER_STEP) this.noMoreEarlier = true;
+      const page = await this.api.get<{ entries: LogEntry[]; before: string | null }>(`/api/logs?${params}`);
+      // The filter changed meanwhile: this answer belongs to the old one.
+      if (this.earlierCursor !== before) return;
+      this.earlierCursor = page.before;
+      if (page.before === null) this.noMoreEarlier = true;
       const list = this.querySelector('.log-lines');
       const fromBottom = list ? list.scrollHeight - list.scrollTop : 0;
-      this.entries = [...earlier, ...this.entries];
+      this.entries = [...page.entries, ...this.entries];
       await this.updateComplete;
       if (list) list.scrollTop = list.scrollHeight - fromBottom;
     } catch (err) {

@@ -1,7 +1,7 @@
 import type Koa from 'koa';
 import * as v from 'valibot';
 import { followLog, type LogFollower } from '../../src/log-follow.js';
-import { LOG_LEVELS, entryLevel, parseEntry, type LogFilter } from '../../src/log-reader.js';
+import { LOG_LEVELS, entryLevel, formatPosition, parseEntry, type LogFilter } from '../../src/log-reader.js';
 import type { Routes } from '../http/lazy-routes.js';
 import { route, routeGroup } from '../http/route.js';
 import { queryInteger, queryText } from '../http/validate.js';
@@ -32,6 +32,10 @@ const streamQuery = v.object({
 
 /** The data of each `entry` event: one JSON log line as pino wrote it. */
 const entryEvent = v.looseObject({ level: v.number(), time: v.number(), msg: v.optional(v.string()) });
+/** The data of the `history` event, once the newest `lines` entries are sent. */
+const historyEvent = v.object({
+  before: v.pipe(v.nullable(v.string()), v.description('a cursor for `GET /api/logs?before=`: the entries just before the first one this stream sent; null when there are none')),
+});
 
 export interface LogsStreamRouterOptions {
   logFile: string;
@@ -43,7 +47,8 @@ export interface LogsStreamRouterOptions {
 /**
  * `GET /api/logs/stream?lines&level&q`: server-sent events, `event: entry` with one log
  * entry each, oldest first, from the `lines` (default 0) newest matching entries on,
- * across rotations, until the client leaves or the worker drains.
+ * across rotations, until the client leaves or the worker drains; after those first
+ * entries, `event: history` with the cursor for the entries before them.
  */
 export function createLogsStreamRouter(options: LogsStreamRouterOptions): Routes {
   const stream = route({
@@ -52,9 +57,9 @@ export function createLogsStreamRouter(options: LogsStreamRouterOptions): Routes
     path: '/api/logs/stream',
     tag: 'gateway',
     summary: 'The live log: the newest matching entries, then every new one, as server-sent events',
-    description: 'Each `entry` event holds one log entry; a comment line every 15 s keeps the stream open. The stream ends when the worker drains for a stop or restart: reconnect to follow the next worker.',
+    description: 'Each `entry` event holds one log entry. Once the newest `lines` entries are sent, a `history` event gives the cursor to read the entries before them with `GET /api/logs?before=`. A comment line every 15 s keeps the stream open. The stream ends when the worker drains for a stop or restart: reconnect to follow the next worker.',
     query: streamQuery,
-    responses: { 200: { description: 'An event stream of log entries', contentType: 'text/event-stream', eventStream: entryEvent } },
+    responses: { 200: { description: 'An event stream of log entries', contentType: 'text/event-stream', eventStream: v.union([entryEvent, historyEvent]) } },
     errors: [],
     example: { query: { lines: '10', level: 'info' } },
   }, async (ctx, { query }) => {
@@ -101,6 +106,8 @@ async function streamEntries(ctx: Koa.Context, options: LogsStreamRouterOptions,
     return;
   }
   if (ended) void follower.stop();
+  // After the history (and any line written meanwhile): where reading back from this stream's first entry starts.
+  else stream.write(`event: history\ndata: ${JSON.stringify({ before: follower.before && formatPosition(follower.before) })}\n\n`);
   void follower.failed.then((err) => {
     if (ended) return;
     ctx.app.emit('error', err, ctx);

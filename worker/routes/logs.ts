@@ -1,5 +1,5 @@
 import * as v from 'valibot';
-import { LOG_LEVELS, parseLevel, parseSince, readLogEntries, type LogQuery } from '../../src/log-reader.js';
+import { LOG_LEVELS, formatPosition, parseLevel, parsePosition, parseSince, readLogEntriesPage, type LogQuery } from '../../src/log-reader.js';
 import type { Routes } from '../http/lazy-routes.js';
 import { route, routeGroup } from '../http/route.js';
 import { queryText } from '../http/validate.js';
@@ -18,6 +18,7 @@ const MAX_QUERY_LENGTH = 500;
 const LINES_MESSAGE = `lines must be an integer from 1 to ${MAX_LINES}`;
 const LEVELS = Object.keys(LOG_LEVELS).join(', ');
 const SINCE_MESSAGE = 'since must be an ISO 8601 time, epoch milliseconds or a duration such as 15m, 2h, 1d';
+const BEFORE_MESSAGE = 'before must be a cursor as an earlier answer gave it in "before" (such as 1234-5678)';
 
 const got = (issue: { input: unknown }) => ` (got "${clip(String(issue.input))}")`;
 
@@ -47,13 +48,23 @@ const logQuery = v.object({
     v.maxLength(MAX_QUERY_LENGTH, `q must be at most ${MAX_QUERY_LENGTH} characters`),
     v.description('substring the line must contain'),
   )),
+  before: v.optional(v.pipe(
+    queryText('before', BEFORE_MESSAGE),
+    v.check((before) => parsePosition(before) !== undefined, (issue) => BEFORE_MESSAGE + got(issue)),
+    v.description('a cursor from an earlier answer\'s `before` (or the live log\'s `history` event): only entries logged before that point, to page back through the log'),
+  )),
 });
 
-const entriesReply = v.object({ status: v.literal('ok'), entries: v.array(v.looseObject({})) });
+const entriesReply = v.object({
+  status: v.literal('ok'),
+  entries: v.array(v.looseObject({})),
+  before: v.pipe(v.nullable(v.string()), v.description('pass as `?before=` (with the same filter) for the entries just before these; null when there are none')),
+});
 
 /**
- * `GET /api/logs?lines&level&since&q`: the newest matching JSON log entries, oldest
- * first. Auth is the app's job; this router only validates and reads.
+ * `GET /api/logs?lines&level&since&q&before`: the newest matching JSON log entries, oldest
+ * first (before the cursor `before`, when given), and the cursor for the entries before
+ * them. Auth is the app's job; this router only validates and reads.
  */
 export function createLogsRouter(options: LogsRouterOptions): Routes {
   const logs = route({
@@ -67,8 +78,9 @@ export function createLogsRouter(options: LogsRouterOptions): Routes {
     errors: [],
     example: { query: { lines: '20', level: 'warn' } },
   }, async (ctx, { query }) => {
-    const entries = await readLogEntries(options.logFile, toLogQuery(query), options.maxFiles);
-    ctx.body = { status: 'ok', entries };
+    const before = query.before === undefined ? undefined : parsePosition(query.before);
+    const page = await readLogEntriesPage(options.logFile, toLogQuery(query), options.maxFiles, { before });
+    ctx.body = { status: 'ok', entries: page.lines, before: page.before && formatPosition(page.before) };
   });
   return routeGroup([logs]);
 }
