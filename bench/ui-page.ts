@@ -7,18 +7,23 @@
  * (responseEnd, domContentLoadedEventEnd), Paint Timing (first-contentful-paint) and a
  * mark set the moment `#chat-input` exists and can take focus.
  *
- *   npm run bench:ui-page [-- --runs=15]
+ * With `--before=DIR` (a built checkout of another version) both are measured in the same
+ * runs, one after the other in alternating order, so a busy machine weighs on both alike.
+ *
+ *   npm run bench:ui-page [-- --runs=15 --before=DIR]
  */
 import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 import { CHROMIUM, inPage, launchChromium } from '../test/helpers/browser.js';
 import { benchGateway } from './lib/gateway.js';
-import { numberArg, onCleanup, quick, runBench } from './lib/run.js';
+import { numberArg, onCleanup, quick, runBench, stringArg } from './lib/run.js';
 import { fmt, median, percentile, table } from './lib/stats.js';
 
 const RUNS = numberArg('runs', quick() ? 5 : 15);
+// A built checkout of another version: measured in the same runs, alternating (see main).
+const BEFORE = stringArg('before', '');
 const TOKEN = 'bench-token-0123456789abcdefghij';
 const UI_DIR = fileURLToPath(new URL('../ui/', import.meta.url));
 
@@ -47,7 +52,8 @@ async function measure(page: Page): Promise<Sample> {
   await page.waitForLoadState('load');
   // The Markdown renderer and the other views load once the first view is painted: wait for
   // them, so that the bytes count everything the page downloads, not only the first view.
-  await page.waitForFunction(`performance.getEntriesByType('resource').some((r) => r.name.includes('/assets/markdown-') && r.responseEnd > 0)`, undefined, { timeout: 15_000 });
+  // A function, not a string: the page's CSP forbids evaluating strings, and Playwright's polling would.
+  await page.waitForFunction(() => (globalThis as any).performance.getEntriesByType('resource').some((r: { name: string; responseEnd: number }) => r.name.includes('/assets/markdown-') && r.responseEnd > 0), undefined, { timeout: 15_000 });
   return inPage<Sample>(page, `(() => {
     const nav = performance.getEntriesByType('navigation')[0];
     const resources = performance.getEntriesByType('resource').filter((r) => !r.name.includes('/api/'));
@@ -77,28 +83,40 @@ function builtSizes(): Array<[string, number, number, number]> {
   return files.map((file) => [file, size(file), size(`${file}.gz`), size(`${file}.br`)]);
 }
 
+interface Target {
+  name: string;
+  url: string;
+  cold: Sample[];
+  warm: Sample[];
+}
+
 async function main(): Promise<void> {
-  const gateway = await benchGateway({ asService: true, config: { gateway: { auth: { token: TOKEN } } } });
+  const config = { gateway: { auth: { token: TOKEN } } };
+  const gateways = [{ name: 'this build', gateway: await benchGateway({ asService: true, config }) }];
+  if (BEFORE) gateways.push({ name: `before (${BEFORE})`, gateway: await benchGateway({ asService: true, config, cli: join(resolve(BEFORE), 'dist/src/cli.js') }) });
   const browser = await launchChromium();
   onCleanup(() => browser.close());
-  const url = gateway.url(`/#token=${TOKEN}`);
+  const targets: Target[] = gateways.map(({ name, gateway }) => ({ name, url: gateway.url(`/#token=${TOKEN}`), cold: [], warm: [] }));
   // The first page request loads the static-file middleware; the first API request the routes.
-  const warmUp = await browser.newPage();
-  await warmUp.goto(url);
-  await warmUp.locator('#chat-input').waitFor({ timeout: 15_000 });
-  await warmUp.context().close();
+  for (const target of targets) {
+    const warmUp = await browser.newPage();
+    await warmUp.goto(target.url);
+    await warmUp.locator('#chat-input').waitFor({ timeout: 15_000 });
+    await warmUp.context().close();
+  }
 
-  const cold: Sample[] = [];
-  const warm: Sample[] = [];
   for (let i = 0; i < RUNS; i++) {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-    await context.addInitScript(MARK_USABLE);
-    const page = await context.newPage();
-    await page.goto(url);
-    cold.push(await measure(page));
-    await page.reload();
-    warm.push(await measure(page));
-    await context.close();
+    // Two builds: one run of each in turn, the order alternating, so that both see the same machine.
+    for (const target of i % 2 === 0 ? targets : [...targets].reverse()) {
+      const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+      await context.addInitScript(MARK_USABLE);
+      const page = await context.newPage();
+      await page.goto(target.url);
+      target.cold.push(await measure(page));
+      await page.reload();
+      target.warm.push(await measure(page));
+      await context.close();
+    }
   }
 
   const sizes = builtSizes();
@@ -112,7 +130,11 @@ async function main(): Promise<void> {
     const pick = (key: keyof Sample) => samples.map((s) => s[key]).sort((a, b) => a - b);
     return [name, fmt(median(pick('bytes')), 0), fmt(median(pick('requests')), 0), fmt(median(pick('responseEnd'))), fmt(median(pick('domContentLoaded'))), fmt(median(pick('fcp'))), `**${fmt(median(pick('usable')))}**`, fmt(percentile(pick('usable'), 95))];
   };
-  console.log(table(['visit', 'bytes on the wire (median)', 'requests', 'HTML responseEnd', 'DOMContentLoaded', 'first contentful paint', 'chat box usable (median)', 'chat box usable p95'], [row('first visit (empty cache)', cold), row('reload (cached assets)', warm)]));
+  const label = (visit: string, target: Target) => (targets.length === 1 ? visit : `${visit}, ${target.name}`);
+  console.log(table(['visit', 'bytes on the wire (median)', 'requests', 'HTML responseEnd', 'DOMContentLoaded', 'first contentful paint', 'chat box usable (median)', 'chat box usable p95'], [
+    ...targets.map((target) => row(label('first visit (empty cache)', target), target.cold)),
+    ...targets.map((target) => row(label('reload (cached assets)', target), target.warm)),
+  ]));
   console.log(`\n"bytes on the wire" is the Resource Timing transferSize of the page and its assets (headers included, API calls excluded).`);
 }
 
