@@ -169,6 +169,27 @@ describe('control page: sign-in and chat', { skip: needsChromium() }, () => {
     await page.context().close();
   });
 
+  // POST /api/agent queues a message behind the reply its conversation is producing (it has no BUSY answer).
+  test('a second message while the reply is still streaming (from another tab on the same conversation) waits its turn; both replies arrive', async () => {
+    const first = await signedIn();
+    const second = await first.context().newPage();
+    await second.goto(gateway.url('/'));
+    await second.locator('#chat-input').waitFor({ timeout: WAIT_MS });
+    const long = `the first message ${'goes on and on '.repeat(30)}`.trim();
+    await send(first, long);
+    await first.locator('.messages .cursor').waitFor({ timeout: WAIT_MS });
+    await send(second, 'the second message');
+    await replyIs(second, 'the second message');
+    await replyIs(first, long);
+    assert.equal(await first.locator('.messages .message.error').count(), 0);
+    assert.equal(await second.locator('.messages .message.error').count(), 0);
+    await first.reload();
+    const texts = await first.locator('.messages .message.user').allTextContents();
+    assert.deepEqual(texts.slice(-2), [long, 'the second message'], 'both are in the conversation, in the order sent');
+    assert.deepEqual(pageErrors(first), []);
+    await first.context().close();
+  });
+
   test('page responses carry the CSP and other headers and never the token', async () => {
     const page = await newPage(browser);
     const checks: Array<Promise<void>> = [];
