@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { commandSpecs } from '../src/cli-argv.js';
+import { buildConfigCli } from '../src/commands/config.js';
 import { maskToken } from '../src/config.js';
 import { CLI, childEnv, removeHome, runCli, startGateway, tempHome } from './helpers/gateway.js';
 
@@ -294,4 +296,14 @@ test('with a gateway running: set says it applies by itself (host and port need 
   assert.equal(json.running, true);
   assert.equal(json.configValid, false);
   assert.deepEqual(json.configProblems.map((problem: { key: string }) => problem.key), ['logging.level']);
+});
+
+test('the README documents every config command and each of its flags', () => {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  for (const spec of commandSpecs(buildConfigCli()).filter((command) => command.name !== '')) {
+    const name = spec.name.split(' ')[0]!;
+    const row = readme.split('\n').find((line) => line.startsWith(`| \`xopc config ${name}`));
+    assert.ok(row, `no README row for xopc config ${name}`);
+    for (const flag of spec.flags.filter((flag) => !['-h', '--help', '-v', '--version'].includes(flag))) assert.ok(row.includes(flag), `README row of config ${name} lacks ${flag}`);
+  }
 });

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { CliError, EXIT } from '../cli-error.js';
-import { configIssues, parseConfig, type ConfigIssue } from '../config.js';
+import { configIssues, parseConfig, RESTART_ONLY_KEYS, type ConfigIssue } from '../config.js';
 import { readConfigText, withConfigLock, writeConfigText } from '../config-file.js';
 import { maskSecrets, readKey, removeKey, splitKey, writeKey, type KeyEdit } from '../config-keys.js';
 import { lockPath as resolveLockPath, configPath as resolveConfigPath } from '../paths.js';
@@ -19,9 +19,6 @@ export interface SetOptions extends UnsetOptions {
   stdin?: boolean;
   '--'?: string[];
 }
-
-/** Keys whose change a running gateway cannot apply: its supervisor keeps the socket it bound at start. */
-const RESTART_KEYS = ['gateway.host', 'gateway.port'] as const;
 
 /**
  * The value as typed: JSON when it parses (`8080`, `true`, `null`, `["a"]`, `{"x": 1}`),
@@ -111,7 +108,7 @@ async function editConfig(key: string, options: UnsetOptions, edit: (raw: Record
     const lock = readLock(resolveLockPath(configPath));
     if (lock.state === 'held') {
       gateway = { pid: lock.info.pid };
-      const needsStart = RESTART_KEYS.filter((restartKey) => JSON.stringify(effectiveValue(result.file.raw, restartKey)) !== JSON.stringify(effectiveValue(result.next, restartKey)));
+      const needsStart = RESTART_ONLY_KEYS.filter((restartKey) => JSON.stringify(effectiveValue(result.file.raw, restartKey)) !== JSON.stringify(effectiveValue(result.next, restartKey)));
       out.note(`The running gateway (pid ${gateway.pid}) watches this file and applies the change by itself, without dropping a request (\`xopc gateway logs\` shows it; \`xopc gateway status\` shows a change it refused).`);
       if (needsStart.length > 0) out.note(`${needsStart.join(' and ')} only change when the gateway starts anew: stop it (\`xopc gateway stop\`) and start it again; until then it keeps listening where it does now (a restart keeps its listening socket).`);
     }
