@@ -1,4 +1,4 @@
-import { closeSync, existsSync, linkSync, openSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { writeFileAtomic } from './atomic-write.js';
@@ -98,9 +98,10 @@ export async function withConfigLock<T>(configPath: string, edit: () => T): Prom
       closeSync(fd);
       break;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-        // The folder does not exist yet: the write creates it (0700); nothing to lock against.
-        if (!existsSync(dirname(real))) return edit();
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !existsSync(dirname(real))) {
+        // No folder yet (a first `set`): made as the gateway makes its state dir.
+        mkdirSync(dirname(real), { recursive: true, mode: 0o700 });
+        continue;
       }
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       if (removeStaleLock(lock)) continue;

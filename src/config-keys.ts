@@ -260,7 +260,8 @@ function locate(container: Record<string, unknown> | unknown[], segment: string,
     }
     throw new ConfigKeyError(`"${key}": the list has no element "${segment}" (it has ${container.length}: ${container.map(elementName).join(', ') || 'none'}; an index one past the end appends)`);
   }
-  if (!Object.hasOwn(container, segment) && childSchema(node, segment) === undefined) throw unknownKey(key, raw);
+  // Beyond the schema (a part of the file this version does not know) any key may be added.
+  if (!Object.hasOwn(container, segment) && node !== undefined && childSchema(node, segment) === undefined) throw unknownKey(key, raw);
   return { get: () => container[segment], set: (value) => (container[segment] = value) };
 }
 
