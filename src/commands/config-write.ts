@@ -7,7 +7,6 @@ import { lockPath as resolveLockPath, configPath as resolveConfigPath } from '..
 import { readLock } from '../lock.js';
 import type { TargetOptions } from './common.js';
 import { envOverrideNotes, withKeyErrors } from './config-read.js';
-import { createOutput } from './output.js';
 
 export interface UnsetOptions extends TargetOptions {
   json?: boolean;
@@ -80,7 +79,6 @@ function isInFile(raw: Record<string, unknown>, key: string): boolean {
 async function editConfig(key: string, options: UnsetOptions, edit: (raw: Record<string, unknown>) => KeyEdit, hint: string): Promise<number> {
   const configPath = resolveConfigPath(options.config);
   const dotted = withKeyErrors(() => splitKey(key).join('.'));
-  const out = createOutput(options.json);
   const mask = (value: unknown) => (options.showSecrets ? value : maskSecrets(value, dotted));
 
   const result = await withConfigLock(configPath, () => {
@@ -102,22 +100,25 @@ async function editConfig(key: string, options: UnsetOptions, edit: (raw: Record
   const inFileAfter = isInFile(result.next, dotted);
   const change = `${dotted}: ${show(before, result.before !== undefined)} → ${show(after, inFileAfter)}`;
 
+  const notes: string[] = [];
   let gateway: { pid: number } | null = null;
   if (result.changed) {
-    if (!result.file.exists) out.note(`Created ${result.file.path} (mode 0600)`);
+    if (!result.file.exists) notes.push(`Created ${result.file.path} (mode 0600)`);
     const lock = readLock(resolveLockPath(configPath));
     if (lock.state === 'held') {
       gateway = { pid: lock.info.pid };
       const needsStart = RESTART_ONLY_KEYS.filter((restartKey) => JSON.stringify(effectiveValue(result.file.raw, restartKey)) !== JSON.stringify(effectiveValue(result.next, restartKey)));
-      out.note(`The running gateway (pid ${gateway.pid}) watches this file and applies the change by itself, without dropping a request (\`xopc gateway logs\` shows it; \`xopc gateway status\` shows a change it refused).`);
-      if (needsStart.length > 0) out.note(`${needsStart.join(' and ')} only change when the gateway starts anew: stop it (\`xopc gateway stop\`) and start it again; until then it keeps listening where it does now (a restart keeps its listening socket).`);
+      notes.push(`The running gateway (pid ${gateway.pid}) watches this file and applies the change by itself, without dropping a request (\`xopc gateway logs\` shows it; \`xopc gateway status\` says when the file is invalid).`);
+      if (needsStart.length > 0) notes.push(`${needsStart.join(' and ')} only change when the gateway starts anew: stop it (\`xopc gateway stop\`) and start it again; until then it keeps listening where it does now (a restart keeps its listening socket).`);
     }
   }
-  for (const note of envOverrideNotes(dotted)) out.note(`ℹ️  ${note}`);
-  out.done(
-    { key: dotted, changed: result.changed, before: mask(before) ?? null, after: mask(after) ?? null, configPath: result.file.path, gatewayPid: gateway?.pid ?? null },
-    result.changed ? `✅ ${change}` : `Unchanged: ${dotted} is ${show(after, inFileAfter)} already`,
-  );
+  notes.push(...envOverrideNotes(dotted));
+  if (options.json) {
+    console.log(JSON.stringify({ key: dotted, changed: result.changed, before: mask(before) ?? null, after: mask(after) ?? null, configPath: result.file.path, gatewayPid: gateway?.pid ?? null, notes }, null, 2));
+  } else {
+    // The change first, then what follows from it.
+    console.log([result.changed ? `✅ ${change}` : `Unchanged: ${dotted} is ${show(after, inFileAfter)} already`, ...notes.map((note) => `   ${note}`)].join('\n'));
+  }
   return EXIT.OK;
 }
 
