@@ -1,0 +1,94 @@
+import { unwatchFile, watchFile, type Stats } from 'node:fs';
+import { isDeepStrictEqual } from 'node:util';
+import { ensureToken, loadConfig, type Config, type ConfigFlags } from '../src/config.js';
+
+/**
+ * Keys a new worker cannot apply: the supervisor owns the listening socket and the log
+ * file. A change to one of them waits for a full stop and start.
+ */
+const SUPERVISOR_KEYS = ['gateway.host', 'gateway.port', 'logging.file', 'logging.maxSizeBytes', 'logging.maxFiles'];
+
+// Polling the file's stat rather than fs.watch: it follows editors that replace the file
+// by rename, works on network and bind-mounted file systems where inotify stays silent,
+// and costs one stat a second.
+const POLL_INTERVAL_MS = 1000;
+
+export type ConfigChange =
+  | { kind: 'changed'; config: Config; keys: string[]; needsFullRestart: string[] }
+  | { kind: 'invalid'; message: string };
+
+/**
+ * The config new workers get: loaded at start, re-read at every restart and crash
+ * respawn, and (with `watch`) whenever the file changes. An invalid file never replaces
+ * a valid config.
+ */
+export function createConfigSource(path: string, flags: ConfigFlags, initial: Config) {
+  let current = initial;
+  let watching = false;
+
+  /** Reads the file again; throws a ConfigError when it is invalid (the config of the moment stays). */
+  function read(): Config {
+    return ensureToken(loadConfig(path, flags)).config;
+  }
+
+  function diff(next: Config): ConfigChange & { kind: 'changed' } {
+    const keys = changedKeys(current, next);
+    return { kind: 'changed', config: next, keys, needsFullRestart: keys.filter((key) => SUPERVISOR_KEYS.some((own) => key === own || key.startsWith(own + '.'))) };
+  }
+
+  return {
+    get: (): Config => current,
+    path,
+    /** Re-reads the file for the next worker; returns what changed, throws when invalid. */
+    reload(): ConfigChange & { kind: 'changed' } {
+      const change = diff(read());
+      current = change.config;
+      return change;
+    },
+    /**
+     * Calls `onChange` once per edit of the file that changes the config (`changed`) or
+     * makes it invalid (`invalid`, once per distinct problem). A `changed` config is the
+     * config of the moment from then on.
+     */
+    watch(onChange: (change: ConfigChange) => void): () => void {
+      let lastProblem: string | null = null;
+      const listener = (now: Stats, before: Stats) => {
+        if (now.mtimeMs === before.mtimeMs && now.size === before.size && now.ino === before.ino) return;
+        let next: Config;
+        try {
+          next = read();
+        } catch (err) {
+          const message = (err as Error).message;
+          if (message !== lastProblem) onChange({ kind: 'invalid', message });
+          lastProblem = message;
+          return;
+        }
+        lastProblem = null;
+        if (isDeepStrictEqual(next, current)) return;
+        const change = diff(next);
+        current = next;
+        onChange(change);
+      };
+      watchFile(path, { interval: POLL_INTERVAL_MS, persistent: false }, listener);
+      watching = true;
+      return () => {
+        if (watching) unwatchFile(path, listener);
+        watching = false;
+      };
+    },
+  };
+}
+
+export type ConfigSource = ReturnType<typeof createConfigSource>;
+
+/** Dotted keys whose values differ between two configs (leaves; arrays compared whole). */
+export function changedKeys(a: unknown, b: unknown, prefix = ''): string[] {
+  if (isDeepStrictEqual(a, b)) return [];
+  if (!isPlainObject(a) || !isPlainObject(b)) return [prefix || '(root)'];
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  return [...keys].flatMap((key) => changedKeys(a[key], b[key], prefix ? `${prefix}.${key}` : key));
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
