@@ -8,13 +8,27 @@ import { ensureToken, loadConfig, type Config, type ConfigFlags } from '../src/c
  */
 const SUPERVISOR_KEYS = ['gateway.host', 'gateway.port', 'logging.file', 'logging.maxSizeBytes', 'logging.maxFiles'];
 
+/** Keys only the supervisor reads (the memory guard's limits): a change applies at once, no worker is replaced. */
+const SUPERVISOR_LIVE_KEYS = ['gateway.worker.maxRssMb', 'gateway.worker.maxAgeHours'];
+
 // Polling the file's stat rather than fs.watch: it follows editors that replace the file
 // by rename, works on network and bind-mounted file systems where inotify stays silent,
 // and costs one stat a second.
 const POLL_INTERVAL_MS = 1000;
 
 export type ConfigChange =
-  | { kind: 'changed'; config: Config; keys: string[]; needsFullRestart: string[] }
+  | {
+      kind: 'changed';
+      config: Config;
+      /** Every changed key, dotted. */
+      keys: string[];
+      /** Those that wait for a full stop and start. */
+      needsFullRestart: string[];
+      /** Those the supervisor applies at once. */
+      live: string[];
+      /** Those a new worker applies. */
+      forWorkers: string[];
+    }
   | { kind: 'invalid'; message: string };
 
 /**
@@ -33,7 +47,11 @@ export function createConfigSource(path: string, flags: ConfigFlags, initial: Co
 
   function diff(next: Config): ConfigChange & { kind: 'changed' } {
     const keys = changedKeys(current, next);
-    return { kind: 'changed', config: next, keys, needsFullRestart: keys.filter((key) => SUPERVISOR_KEYS.some((own) => key === own || key.startsWith(own + '.'))) };
+    const under = (roots: string[]) => (key: string) => roots.some((root) => key === root || key.startsWith(root + '.'));
+    const needsFullRestart = keys.filter(under(SUPERVISOR_KEYS));
+    const live = keys.filter(under(SUPERVISOR_LIVE_KEYS));
+    const forWorkers = keys.filter((key) => !needsFullRestart.includes(key) && !live.includes(key));
+    return { kind: 'changed', config: next, keys, needsFullRestart, live, forWorkers };
   }
 
   return {
