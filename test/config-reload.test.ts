@@ -116,3 +116,21 @@ test('a port change is logged as needing a full stop and start; a rewrite that c
     removeHome(gw.home);
   }
 });
+
+test('after a respawn restart the new supervisor applies config edits', async () => {
+  const gw = await startGateway({ env: { XOPC_ALLOW_SIGUSR1_RESTART: '1' } });
+  try {
+    const before = gw.lock()!;
+    process.kill(before.pid, 'SIGUSR1');
+    const respawned = await gw.waitForServing({ exceptPid: before.pid, timeoutMs: 20_000 });
+    editConfig(gw, (config) => {
+      config.agents = { ...config.agents, list: [{ id: 'main' }, { id: 'late' }] };
+    });
+    const after = await gw.waitForServing({ pid: respawned.pid, exceptWorkerPid: respawned.workerPid!, timeoutMs: 20_000 });
+    assert.equal(after.pid, respawned.pid, 'the same (new) supervisor');
+    assert.ok((await status(gw)).agents.some((agent) => agent.id === 'late'));
+  } finally {
+    await gw.stop();
+    removeHome(gw.home);
+  }
+});
