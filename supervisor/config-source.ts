@@ -1,6 +1,6 @@
-import { unwatchFile, watchFile, type Stats } from 'node:fs';
+import { statSync, unwatchFile, watchFile, type Stats } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
-import { ensureToken, loadConfig, type Config, type ConfigFlags } from '../src/config.js';
+import { loadConfig, type Config, type ConfigFlags } from '../src/config.js';
 
 /**
  * Keys a new worker cannot apply: the supervisor owns the listening socket and the log
@@ -15,6 +15,9 @@ const SUPERVISOR_LIVE_KEYS = ['gateway.worker.maxRssMb', 'gateway.worker.maxAgeH
 // by rename, works on network and bind-mounted file systems where inotify stays silent,
 // and costs one stat a second.
 const POLL_INTERVAL_MS = 1000;
+// An editor that truncates and then writes is caught half-way by a poll now and then: the
+// file is read once it has not changed for this long.
+const SETTLE_MS = 300;
 
 export type ConfigChange =
   | {
@@ -40,9 +43,16 @@ export function createConfigSource(path: string, flags: ConfigFlags, initial: Co
   let current = initial;
   let watching = false;
 
-  /** Reads the file again; throws a ConfigError when it is invalid (the config of the moment stays). */
+  /**
+   * Reads the file again; throws a ConfigError when it is invalid (the config of the
+   * moment stays). Never writes: a file that lost its token keeps the running one (a
+   * token generated here would lock every client out, and writing while an editor
+   * writes would corrupt its save).
+   */
   function read(): Config {
-    return ensureToken(loadConfig(path, flags)).config;
+    const config = loadConfig(path, flags).config;
+    if (!config.gateway.auth.token) config.gateway.auth.token = current.gateway.auth.token;
+    return config;
   }
 
   function diff(next: Config): ConfigChange & { kind: 'changed' } {
@@ -70,10 +80,33 @@ export function createConfigSource(path: string, flags: ConfigFlags, initial: Co
      */
     watch(onChange: (change: ConfigChange) => void): () => void {
       let lastProblem: string | null = null;
+      let settle: NodeJS.Timeout | null = null;
+      // watchFile reports a missing file as stats of all zeros.
+      const fingerprint = (stats: Stats | undefined) => (stats && stats.mtimeMs !== 0 ? `${stats.ino} ${stats.size} ${stats.mtimeMs}` : 'none');
+      const stat = () => {
+        try {
+          return statSync(path);
+        } catch {
+          return undefined;
+        }
+      };
       const listener = (now: Stats, before: Stats) => {
-        if (now.mtimeMs === before.mtimeMs && now.size === before.size && now.ino === before.ino) return;
+        if (fingerprint(now) === fingerprint(before)) return;
+        if (settle) clearTimeout(settle);
+        const seen = fingerprint(now);
+        settle = setTimeout(() => {
+          settle = null;
+          // Still being written: the next change event comes.
+          if (fingerprint(stat()) !== seen) return;
+          apply();
+        }, SETTLE_MS);
+        settle.unref();
+      };
+      const apply = () => {
         let next: Config;
         try {
+          // A missing file reads as all defaults: never what an edit meant.
+          if (!stat()) throw new Error(`the config file ${path} is gone`);
           next = read();
         } catch (err) {
           const message = (err as Error).message;
@@ -90,6 +123,7 @@ export function createConfigSource(path: string, flags: ConfigFlags, initial: Co
       watchFile(path, { interval: POLL_INTERVAL_MS, persistent: false }, listener);
       watching = true;
       return () => {
+        if (settle) clearTimeout(settle);
         if (watching) unwatchFile(path, listener);
         watching = false;
       };

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { alive, removeHome, startGateway, waitUntil, type Gateway } from './helpers/gateway.js';
 import { runLoad } from './helpers/load.js';
@@ -129,6 +129,29 @@ test('after a respawn restart the new supervisor applies config edits', async ()
     const after = await gw.waitForServing({ pid: respawned.pid, exceptWorkerPid: respawned.workerPid!, timeoutMs: 20_000 });
     assert.equal(after.pid, respawned.pid, 'the same (new) supervisor');
     assert.ok((await status(gw)).agents.some((agent) => agent.id === 'late'));
+  } finally {
+    await gw.stop();
+    removeHome(gw.home);
+  }
+});
+
+test('an edit that drops the token keeps the running one and writes nothing; a removed file changes nothing', async () => {
+  const gw = await startGateway();
+  try {
+    const before = gw.lock()!;
+    editConfig(gw, (config) => {
+      delete config.gateway.auth;
+      config.gateway.maxPendingMessages = 16;
+    });
+    const written = readFileSync(gw.configPath, 'utf8');
+    const after = await gw.waitForServing({ exceptWorkerPid: before.workerPid!, timeoutMs: 20_000 });
+    assert.equal(readFileSync(gw.configPath, 'utf8'), written, 'the gateway wrote nothing into the file');
+    const res = await fetch(gw.url('/api/status'), { headers: { authorization: `Bearer ${gw.token}` } });
+    assert.equal(res.status, 200, 'the running token still opens the API');
+
+    rmSync(gw.configPath);
+    await waitUntil(() => /config change refused: the config file .* is gone/.test(gw.output()), 10_000, 'the refusal');
+    assert.equal(gw.lock()!.workerPid, after.workerPid);
   } finally {
     await gw.stop();
     removeHome(gw.home);
