@@ -56,7 +56,7 @@ const gatewaySchema = v.pipe(v.looseObject({
     maxRssMb: v.optional(v.nullable(int(32, 1_000_000)), null),
     /** Replace the worker once it has run this long (hours, fractions allowed). */
     maxAgeHours: v.optional(v.nullable(v.pipe(v.number(), v.minValue(0.0001))), null),
-    /** How often the worker reports its RSS when a limit is set. */
+    /** How often the worker reports its RSS to the supervisor's memory guard. */
     memoryCheckMs: v.optional(int(100, 3_600_000), 5000),
   }), {}),
   metrics: v.optional(v.looseObject({
