@@ -219,8 +219,11 @@ export function parseConfig(input: unknown, source = 'config', origins: Record<s
   throw new ConfigError(origin ? `Invalid ${origin} (${key}): ${message}` : `Invalid ${source}: ${key}: ${message}`);
 }
 
-/** Keys a running gateway cannot change: its supervisor keeps the socket it bound at start (a restart too). */
-export const RESTART_ONLY_KEYS = ['gateway.host', 'gateway.port'] as const;
+/**
+ * Keys a running gateway cannot change: what the supervisor itself holds from its start, the
+ * listening socket and the log file (a restart keeps both). A change waits for a full stop and start.
+ */
+export const RESTART_ONLY_KEYS = ['gateway.host', 'gateway.port', 'logging.file', 'logging.maxSizeBytes', 'logging.maxFiles'] as const;
 
 /** Environment variables that beat the file's value at a key (the product document's precedence: flag > env > file). */
 export const ENV_OVERRIDES: readonly { key: string; variable: string }[] = [

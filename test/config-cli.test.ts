@@ -6,7 +6,9 @@ import { join } from 'node:path';
 import { commandSpecs } from '../src/cli-argv.js';
 import { buildConfigCli } from '../src/commands/config.js';
 import { maskToken } from '../src/config.js';
-import { CLI, childEnv, removeHome, runCli, startGateway, tempHome } from './helpers/gateway.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CLI, childEnv, removeHome, runCli, startGateway, tempHome, waitUntil } from './helpers/gateway.js';
+import { runLoad } from './helpers/load.js';
 
 const TOKEN = 'tok-3f9a61c2d8e04b7a9c5e1f2d3b4a5968';
 const SECRETS = {
@@ -278,10 +280,12 @@ test('with a gateway running: set says it applies by itself (host and port need 
   assert.equal(set.code, 0, set.stderr);
   assert.match(set.stdout, new RegExp(`The running gateway \\(pid ${gateway.pid}\\) watches this file and applies the change by itself`));
   assert.doesNotMatch(set.stdout, /starts anew/);
+  const file = await xopc(gateway.home, 'config', 'set', 'logging.maxFiles', '3');
+  assert.match(file.stdout, /logging\.maxFiles: this key changes only when the gateway starts anew/);
   const port = await xopc(gateway.home, 'config', 'set', 'gateway.port', '0', '--json');
   const result = JSON.parse(port.stdout) as { gatewayPid: number; notes: string[] };
   assert.equal(result.gatewayPid, gateway.pid);
-  assert.ok(result.notes.some((note) => /^gateway\.port only change when the gateway starts anew: stop it/.test(note)), result.notes.join('\n'));
+  assert.ok(result.notes.some((note) => /^gateway\.port: this key changes only when the gateway starts anew .*: stop it/.test(note)), result.notes.join('\n'));
 
   const fine = JSON.parse((await xopc(gateway.home, 'gateway', 'status', '--json')).stdout);
   assert.equal(fine.configValid, true);
@@ -306,4 +310,40 @@ test('the README documents every config command and each of its flags', () => {
     assert.ok(row, `no README row for xopc config ${name}`);
     for (const flag of spec.flags.filter((flag) => !['-h', '--help', '-v', '--version'].includes(flag))) assert.ok(row.includes(flag), `README row of config ${name} lacks ${flag}`);
   }
+});
+
+test('under load, config set adds an agent and enables a channel on the running gateway with 0 failed requests; a refused set reaches it not', { timeout: 90_000 }, async (t) => {
+  const gateway = await startGateway({ config: { gateway: { auth: { token: TOKEN } } } });
+  t.after(async () => {
+    await gateway.stop();
+    removeHome(gateway.home);
+  });
+  const served = async () => {
+    const res = await fetch(gateway.url('/api/status'), { headers: { authorization: `Bearer ${TOKEN}` } });
+    return (await res.json()) as { workerPid: number; channels: string[]; agents: Array<{ id: string }> };
+  };
+  let stopLoad: () => void = () => {};
+  const load = runLoad({ port: gateway.port, clients: 8, keepAlive: true, until: new Promise<void>((resolve) => (stopLoad = resolve)), maxMs: 60_000 });
+  await sleep(300);
+
+  const refused = await xopc(gateway.home, 'config', 'set', 'channels.webhook.enabled', 'true');
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /channels\.webhook\.secret: required when channels\.webhook\.enabled is true/);
+  const agent = await xopc(gateway.home, 'config', 'set', 'agents.list.helper', '{"systemPrompt":"You help."}');
+  assert.equal(agent.code, 0, agent.stderr);
+  const channel = await xopc(gateway.home, 'config', 'set', 'channels.webhook', JSON.stringify({ enabled: true, secret: 'a-webhook-secret-for-tests', replyUrl: 'http://127.0.0.1:9/replies' }));
+  assert.equal(channel.code, 0, channel.stderr);
+  assert.ok(!channel.stdout.includes('a-webhook-secret-for-tests'), channel.stdout);
+
+  const applied = await waitUntil(async () => {
+    const now = await served();
+    return now.agents.some((entry) => entry.id === 'helper') && now.channels.includes('webhook') ? now : null;
+  }, 20_000, 'the new agent and the webhook channel to be served');
+  await sleep(500);
+  stopLoad();
+  const result = await load;
+  assert.equal(result.failed, 0, `failed requests: ${JSON.stringify(result.errors)}`);
+  assert.ok(result.ok > 100, `the load ran (${result.ok} requests)`);
+  assert.deepEqual(applied.agents.map((entry) => entry.id), ['main', 'helper']);
+  assert.doesNotMatch(gateway.output(), /config change refused/, 'the refused set never reached the file');
 });

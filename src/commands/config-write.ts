@@ -109,7 +109,7 @@ async function editConfig(key: string, options: UnsetOptions, edit: (raw: Record
       gateway = { pid: lock.info.pid };
       const needsStart = RESTART_ONLY_KEYS.filter((restartKey) => JSON.stringify(effectiveValue(result.file.raw, restartKey)) !== JSON.stringify(effectiveValue(result.next, restartKey)));
       notes.push(`The running gateway (pid ${gateway.pid}) watches this file and applies the change by itself, without dropping a request (\`xopc gateway logs\` shows it; \`xopc gateway status\` says when the file is invalid).`);
-      if (needsStart.length > 0) notes.push(`${needsStart.join(' and ')} only change when the gateway starts anew: stop it (\`xopc gateway stop\`) and start it again; until then it keeps listening where it does now (a restart keeps its listening socket).`);
+      if (needsStart.length > 0) notes.push(`${needsStart.join(', ')}: ${needsStart.length === 1 ? 'this key changes' : 'these keys change'} only when the gateway starts anew (the supervisor holds the listening socket and the log file from its start, and a restart keeps them): stop it (\`xopc gateway stop\`) and start it again; the rest of the change applies now.`);
     }
   }
   notes.push(...envOverrideNotes(dotted));
