@@ -1,10 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { takeOverSignals } from '../src/early-signals.js';
 import { ensureToken, loadConfig, type ConfigFlags } from '../src/config.js';
 import { EXIT } from '../src/cli-error.js';
-import { HANDOVER_ENV, LISTEN_FD_ENV, isMessage, type HandoverMessage } from '../src/ipc.js';
-import { acquireLock, lockInfoForSelf, releaseLock, writeLockInfo, type LockInfo } from '../src/lock.js';
+import { HANDOVER_ENV, LISTEN_FD_ENV } from '../src/ipc.js';
+import { lockInfoForSelf, releaseLock, writeLockInfo, type LockInfo } from '../src/lock.js';
 import { createLogger } from '../src/logger.js';
 import { createPrettyFormatter } from '../src/log-format.js';
 import { lockPath as lockPathFor, stateDir } from '../src/paths.js';
@@ -12,17 +10,21 @@ import { formatMode, tightenPermissions } from '../src/permissions.js';
 import { withoutTokenFlag } from '../src/secret-argv.js';
 import { resolveLogFile } from '../src/log-file.js';
 import { VERSION } from '../src/version.js';
+import { controlPath } from '../src/control.js';
+import { createConfigSource, type ConfigChange } from './config-source.js';
 import { createCrashPolicy } from './crash-policy.js';
-import { answerSecretsRequests, requestSecrets, sendHandover, waitForHandover } from './handover.js';
+import { requestSecrets } from './handover.js';
 import { adoptListenSocket, type ListenSocket } from './listen-socket.js';
 import { createLogSink } from './log-sink.js';
+import { createMemoryGuard } from './memory-guard.js';
+import { announceHandoverReady, createRespawner, takeOverFromPrevious } from './respawn-restart.js';
 import { isSupervised, restartAllowed, restartMode, serviceManagerName } from './restart-mode.js';
 import { bindSocket, describeFatal, removeLegacyPidFile, takeLock } from './startup.js';
 import { startControlServer, type ControlServer } from './control-server.js';
+import type { SupervisorState } from './state.js';
 import { createStatsReporter } from './stats-reporter.js';
-import { createMemoryGuard } from './memory-guard.js';
-import { controlPath } from '../src/control.js';
-import { spawnWorker, type WorkerExit, type WorkerProcess } from './worker-process.js';
+import { createWorkerPool } from './worker-pool.js';
+import { spawnWorker, type WorkerProcess } from './worker-process.js';
 
 export interface SupervisorOptions {
   configPath: string;
@@ -30,12 +32,7 @@ export interface SupervisorOptions {
   force: boolean;
 }
 
-// Bounded waits, named.
-const WORKER_READY_TIMEOUT_MS = 30_000;
-const BACKGROUND_STOP_TIMEOUT_MS = 10_000;
 const HANDOVER_TIMEOUT_MS = 30_000;
-
-type Phase = 'starting' | 'running' | 'restarting' | 'stopping';
 
 /**
  * The supervisor: owns the lock, the signals and the listening socket, and keeps one
@@ -50,11 +47,11 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
   // Our own children (workers, a respawned supervisor) must not inherit these.
   for (const key of [HANDOVER_ENV, LISTEN_FD_ENV, 'XOPC_LISTEN_PORT', 'XOPC_LISTEN_HOST']) delete env[key];
 
-  let phase: Phase = 'starting';
+  const state: SupervisorState = { phase: 'starting', ownsLock: handoverFrom === null, ownsBackground: handoverFrom === null };
   const signalsBeforeReady: Array<'stop' | 'now'> = [];
   let onStop: (sig: 'SIGTERM' | 'SIGINT', drainOverrideMs?: number) => void = (sig) => signalsBeforeReady.push(sig === 'SIGINT' && signalsBeforeReady.length > 0 ? 'now' : 'stop');
   let onRestart: () => void = () => {};
-  let restartQueued = false;
+  let stopWatching: () => void = () => {};
   takeOverSignals({
     SIGTERM: () => onStop('SIGTERM'),
     SIGINT: () => onStop('SIGINT'),
@@ -70,18 +67,16 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
     const secrets = await requestSecrets(HANDOVER_TIMEOUT_MS);
     if (secrets.token !== null) flags.token = secrets.token;
   }
-  const loaded = ensureToken(loadConfig(options.configPath, flags));
-  const config = loaded.config;
-  // What new workers get. Re-read at every restart and crash respawn, so an edited config
-  // takes effect (except host/port: the socket stays); an invalid edit fails the restart.
-  let workerConfig = config;
+  const config = ensureToken(loadConfig(options.configPath, flags)).config;
+  // What new workers get: re-read at every restart and crash respawn, and when the file changes.
+  const configSource = createConfigSource(options.configPath, flags, config);
   const reloadConfig = (): void => {
-    const fresh = ensureToken(loadConfig(options.configPath, flags)).config;
-    if (fresh.gateway.port !== config.gateway.port || fresh.gateway.host !== config.gateway.host) {
-      logger.warn({ host: socket.host, port: socket.port }, 'gateway.host/port changed in the config: they take effect at the next full stop and start');
-    }
-    workerConfig = fresh;
+    const change = configSource.reload();
+    if (change.needsFullRestart.length > 0) warnFullRestart(change.needsFullRestart);
   };
+  const warnFullRestart = (keys: string[]) =>
+    logger.warn({ keys, host: socket.host, port: socket.port }, `${keys.join(', ')} changed in the config: the supervisor's socket and log file keep their settings until a full stop and start`);
+
   // A respawned supervisor has no terminal. Under a service manager with no TTY the log
   // file is the log: copying it to stdout would fill launchd's never-rotated out files.
   const terminal = handoverFrom === null;
@@ -103,7 +98,7 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
   const logger = createLogger('supervisor', config.logging.level, sink);
   const lockFile = lockPathFor(options.configPath);
   const mode = restartMode(env);
-  const drainMs = config.gateway.drainTimeoutMs;
+  const drainMs = () => configSource.get().gateway.drainTimeoutMs;
 
   if (handoverFrom === null) removeLegacyPidFile(logger, options.force);
   for (const finding of tightenPermissions({ configPath: options.configPath, stateDir: stateDir() })) {
@@ -114,7 +109,6 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
 
   // The command line a respawn or `restart --force` runs again, without the token.
   const respawnArgv = withoutTokenFlag(process.argv.slice(1)).argv;
-  const startedWithToken = flags.token !== undefined;
 
   // 1. Lock and 2. socket: a handover inherits both from the previous supervisor.
   let socket: ListenSocket;
@@ -132,7 +126,6 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
       throw err;
     }
   }
-  let ownsLock = handoverFrom === null;
 
   Object.assign(lockInfo, {
     host: socket.host,
@@ -142,15 +135,19 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
     restart: { allowed: restartAllowed(env), mode },
     service: serviceManagerName(env),
     argv: respawnArgv,
-    ...(startedWithToken ? { tokenFlag: true } : {}),
+    ...(flags.token !== undefined ? { tokenFlag: true } : {}),
     execArgv: process.execArgv,
     cwd: process.cwd(),
   });
   const updateLock = (patch: Partial<LockInfo>) => {
     Object.assign(lockInfo, patch);
-    if (ownsLock) writeLockInfo(lockFile, lockInfo);
+    if (state.ownsLock) writeLockInfo(lockFile, lockInfo);
   };
-  if (ownsLock) writeLockInfo(lockFile, lockInfo);
+  if (state.ownsLock) writeLockInfo(lockFile, lockInfo);
+  const giveUpLock = () => {
+    if (state.ownsLock) releaseLock(lockFile);
+    state.ownsLock = false;
+  };
 
   // The control channel (stop/restart without signals, e.g. on Windows) belongs to the
   // lock owner: a respawned supervisor opens it once the old one has closed it.
@@ -158,9 +155,9 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
   const openControl = async (): Promise<void> => {
     const path = controlPath(options.configPath);
     try {
-      const server = await startControlServer(path, () => workerConfig.gateway.auth.token, { stop: (request) => onStop('SIGTERM', request.drainMs), restart: () => onRestart() }, logger);
+      const server = await startControlServer(path, () => configSource.get().gateway.auth.token, { stop: (request) => onStop('SIGTERM', request.drainMs), restart: () => onRestart() }, logger);
       // A stop that came in while it opened has closed what there was to close.
-      if (phase === 'stopping') return server.close();
+      if (state.phase === 'stopping') return server.close();
       control = server;
       updateLock({ control: path });
     } catch (err) {
@@ -174,154 +171,60 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
 
   // 3. Workers.
   const crashPolicy = createCrashPolicy();
-  let current: WorkerProcess | null = null;
-  const live = new Set<WorkerProcess>();
-  const stats = createStatsReporter(crashPolicy, () => live);
+  const stats = createStatsReporter(crashPolicy, () => pool.live());
   const guard = createMemoryGuard(() => {
-    const { maxRssMb, maxAgeHours } = workerConfig.gateway.worker;
+    const { maxRssMb, maxAgeHours } = configSource.get().gateway.worker;
     return { maxRssBytes: maxRssMb === null ? null : maxRssMb * 1024 * 1024, maxAgeMs: maxAgeHours === null ? null : maxAgeHours * 3_600_000 };
   });
-  let respawnTimer: NodeJS.Timeout | null = null;
+  const pool = createWorkerPool({
+    state,
+    logger,
+    crashPolicy,
+    stats,
+    guard,
+    fork: (background) =>
+      spawnWorker({ configPath: options.configPath, config: configSource.get(), listenFd: socket.fd, background, port: socket.port, host: socket.host }, sink, logger),
+    reloadConfig,
+    drainMs,
+    onServing: (worker) => {
+      updateLock({ workerPid: worker?.pid ?? null });
+      if (worker && state.phase === 'starting') announceReady(worker);
+    },
+    giveUp: (reason, detail) => {
+      if (terminal) process.stderr.write(detail.fatal ? `❌ ${describeFatal(detail.fatal, socket.port)}\n` : '❌ Gateway worker keeps crashing; giving up (see `xopc gateway logs`).\n');
+      void shutdown(EXIT.FAILURE, reason);
+    },
+    recycle: () => requestSwap('memory'),
+  });
+  const respawner = createRespawner({ state, logger, pool, socket, argv: respawnArgv, env, token: flags.token ?? null, drainMs, closeControl, releaseLock: giveUpLock });
+
   let finish: (code: number) => void = () => {};
   const finished = new Promise<number>((resolve) => (finish = resolve));
 
-  function startWorker(background: boolean): WorkerProcess {
-    const worker = spawnWorker(
-      { configPath: options.configPath, config: workerConfig, listenFd: socket.fd, background, port: socket.port, host: socket.host },
-      sink,
-      logger,
-    );
-    live.add(worker);
-    guard.started(worker.pid);
-    worker.on('memory', (message) => onMemoryReport(worker, message.rssBytes));
-    void worker.exited.then((exit) => {
-      live.delete(worker);
-      guard.exited(worker.pid);
-      onWorkerExit(worker, exit);
-    });
-    logger.info({ workerPid: worker.pid, background }, 'worker started');
-    return worker;
-  }
-
-  function onWorkerExit(worker: WorkerProcess, exit: WorkerExit): void {
-    if (exit.deliberate || worker !== current || phase === 'stopping') {
-      logger.info({ workerPid: worker.pid, code: exit.code, signal: exit.signal }, 'worker exited');
-      return;
-    }
-    current = null;
-    updateLock({ workerPid: null });
-    stats.countCrash();
-    if (exit.fatal) {
-      logger.fatal({ workerPid: worker.pid, reason: exit.fatal }, 'worker cannot start: giving up');
-      if (terminal) process.stderr.write(`❌ ${describeFatal(exit.fatal, socket.port)}\n`);
-      void shutdown(EXIT.FAILURE, 'worker start-up failed');
-      return;
-    }
-    const delay = crashPolicy.onCrash();
-    if (delay === null) {
-      logger.fatal({ workerPid: worker.pid, code: exit.code, signal: exit.signal }, 'worker crashed too often: giving up so a service manager can take over');
-      if (terminal) process.stderr.write('❌ Gateway worker keeps crashing; giving up (see `xopc gateway logs`).\n');
-      void shutdown(EXIT.FAILURE, 'too many worker crashes');
-      return;
-    }
-    logger.error({ workerPid: worker.pid, code: exit.code, signal: exit.signal, retryInMs: delay }, 'worker crashed: starting a new one');
-    respawnTimer = setTimeout(() => {
-      respawnTimer = null;
-      // Stopping, or a restart put a new worker in place meanwhile.
-      if (phase === 'stopping' || (current && current.state() !== 'dead')) return;
-      try {
-        reloadConfig();
-      } catch (err) {
-        logger.warn({ reason: (err as Error).message }, 'the config is invalid now: the new worker keeps the previous one');
-      }
-      void bringUp(startWorker(ownsBackground));
-    }, delay);
-  }
-
-  /** The memory guard: a worker above gateway.worker.maxRssMb (or past maxAgeHours) is swapped like an in-process restart. */
-  function onMemoryReport(worker: WorkerProcess, rssBytes: number): void {
-    // Not while a respawned supervisor is still taking over: the old one's worker may still run the background services.
-    if (worker !== current || phase !== 'running' || !ownsLock || !ownsBackground) return;
-    const verdict = guard.report(worker.pid, rssBytes);
-    if (verdict.action === 'over-at-start') {
-      logger.warn({ workerPid: worker.pid }, `a fresh worker is already over the memory limit (${verdict.detail}): the limit is too low for this gateway; not replacing it`);
-      return;
-    }
-    if (verdict.action !== 'recycle') return;
-    logger.warn({ workerPid: worker.pid, reason: verdict.reason }, `replacing the worker: ${verdict.detail}`);
-    stats.countRecycle(verdict.reason);
-    phase = 'restarting';
-    void restartInProcess()
-      .catch((err) => logger.error({ err }, 'replacing the worker failed; it keeps serving'))
-      .then(() => {
-        if (phase === 'restarting') phase = 'running';
-        if (restartQueued && phase === 'running') {
-          restartQueued = false;
-          onRestart();
-        }
-      });
-  }
-
-  // Whether this supervisor's worker may run background services now (a handover
-  // child waits for the old supervisor to say its worker stopped them).
-  let ownsBackground = handoverFrom === null;
-
-  /** Waits for a worker's `ready`; one that hangs in start-up is killed and counts as a crash. */
-  async function waitReady(worker: WorkerProcess): Promise<boolean> {
-    try {
-      await worker.waitFor('ready', WORKER_READY_TIMEOUT_MS);
-    } catch (err) {
-      if (worker.state() !== 'dead') {
-        logger.error({ err, workerPid: worker.pid }, 'worker did not become ready: killing it');
-        void worker.kill({ deliberate: false });
-      }
-      return false;
-    }
-    crashPolicy.onReady();
-    stats.sendTo(worker);
-    return true;
-  }
-
-  /** Makes `worker` the current one at once (its crash is handled as such) and waits until it serves. */
-  async function bringUp(worker: WorkerProcess): Promise<boolean> {
-    current = worker;
-    if (!(await waitReady(worker))) return false;
-    updateLock({ workerPid: worker.pid });
-    if (phase === 'starting') announceReady(worker);
-    return true;
-  }
-
   function announceReady(worker: WorkerProcess): void {
-    phase = 'running';
+    state.phase = 'running';
     const url = `http://${socket.host === '0.0.0.0' || socket.host === '::' ? 'localhost' : socket.host}:${socket.port}`;
     logger.info({ url, workerPid: worker.pid }, 'gateway listening');
     if (terminal) writeOut(`✅ Gateway listening on ${url} (pid ${process.pid})\n`);
-    if (handoverFrom !== null && process.connected) process.send!({ cmd: 'handover-ready', pid: process.pid } satisfies HandoverMessage);
+    if (handoverFrom !== null) announceHandoverReady();
+    runQueued();
   }
 
   let exitCode: number = EXIT.OK;
-  // A new supervisor spawned by a respawn restart that has not taken over yet: a stop
-  // during the handover must not leave it running.
-  let pendingSuccessor: ChildProcess | null = null;
   let stopped = false;
   async function shutdown(code: number, reason: string, immediately = false, drainOverrideMs?: number): Promise<void> {
-    if (phase === 'stopping' && !immediately) return;
-    phase = 'stopping';
+    if (state.phase === 'stopping' && !immediately) return;
+    state.phase = 'stopping';
     // A second Ctrl+C overrides the code of the graceful stop it cuts short.
     exitCode = code;
-    if (respawnTimer) clearTimeout(respawnTimer);
-    if (pendingSuccessor) {
-      logger.warn({ newPid: pendingSuccessor.pid }, 'stop during a restart: ending the new supervisor too');
-      pendingSuccessor.kill('SIGTERM');
-      pendingSuccessor = null;
-    }
+    respawner.abandon();
+    stopWatching();
     // `xopc gateway stop --timeout` asks for its own drain bound.
-    const drainFor = drainOverrideMs ?? drainMs;
+    const drainFor = drainOverrideMs ?? drainMs();
     logger.info({ reason, drainTimeoutMs: immediately ? 0 : drainFor }, immediately ? 'stopping now' : 'stopping: draining');
     closeControl();
-    await Promise.all([...live].map((worker) => (immediately ? worker.kill() : worker.drain(drainFor))));
-    if (ownsLock) releaseLock(lockFile);
-    ownsLock = false;
+    await pool.stopAll(drainFor, { immediately });
+    giveUpLock();
     // A second Ctrl+C runs this again while the first drain is under way: one line, one exit.
     if (stopped) return;
     stopped = true;
@@ -329,82 +232,42 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
     finish(exitCode);
   }
 
-  async function restartInProcess(): Promise<void> {
-    const old = current;
-    // The new worker becomes current only once it serves: a new worker that cannot start
-    // (say, a config edited into something invalid) fails the restart, not the gateway.
-    try {
-      reloadConfig();
-    } catch (err) {
-      logger.error({ reason: (err as Error).message }, 'restart failed: the config is invalid; the running worker keeps serving');
-      return;
-    }
-    const next = startWorker(false);
-    if (!(await waitReady(next))) {
-      logger.error('restart failed: the new worker did not start; the old one keeps serving');
-      return;
-    }
-    current = next;
-    if (old && old.state() !== 'dead') {
-      old.send({ cmd: 'stop-background' });
-      await old.waitFor('background-stopped', BACKGROUND_STOP_TIMEOUT_MS).catch((err) => logger.warn({ err }, 'old worker did not confirm stopping background services'));
-    }
-    next.send({ cmd: 'start-background' });
-    updateLock({ workerPid: next.pid });
-    stats.countRestart();
-    stats.sendTo(next);
-    logger.info({ workerPid: next.pid }, 'restart done: new worker serving');
-    // The old worker drains on its own time; the next restart need not wait for it.
-    if (old) void old.drain(drainMs, { forRestart: true });
+  // One restart at a time. What is asked for during one (or before the gateway serves,
+  // or while a respawned supervisor takes over) runs once it is done.
+  let queued: (() => void) | null = null;
+  const steady = () => state.phase === 'running' && state.ownsLock && state.ownsBackground;
+  function runQueued(): void {
+    const next = queued;
+    queued = null;
+    if (next && steady()) next();
+    else queued = next;
+  }
+  function runRestart(work: () => Promise<boolean>): void {
+    state.phase = 'restarting';
+    void work()
+      .catch((err) => {
+        logger.error({ err }, 'restart failed');
+        return false;
+      })
+      .then((handedOver) => {
+        if (handedOver) return finish(EXIT.OK);
+        if (state.phase === 'restarting') state.phase = 'running';
+        runQueued();
+      });
   }
 
-  async function restartByRespawn(): Promise<boolean> {
-    const child = spawn(process.execPath, [...process.execArgv, ...respawnArgv], {
-      detached: true,
-      // stderr comes back to us until the handover, so a start-up failure (a config edited
-      // into something invalid) is logged with its reason.
-      stdio: ['ignore', 'ignore', 'pipe', socket.fd, 'ipc'],
-      env: { ...env, [HANDOVER_ENV]: String(process.pid), [LISTEN_FD_ENV]: '3', XOPC_LISTEN_PORT: String(socket.port), XOPC_LISTEN_HOST: socket.host },
-      cwd: process.cwd(),
-    });
-    const newPid = child.pid ?? -1;
-    answerSecretsRequests(child, flags.token ?? null);
-    pendingSuccessor = child;
-    let childStderr = '';
-    child.stderr?.on('data', (chunk: Buffer) => (childStderr = (childStderr + chunk.toString()).slice(-2000)));
-    logger.info({ newPid }, 'restart: spawned a new supervisor');
-    try {
-      await waitForHandover(child, 'handover-ready', HANDOVER_TIMEOUT_MS);
-    } catch (err) {
-      logger.error({ err, newPid, stderr: childStderr.trim() || undefined }, 'restart failed: the new supervisor did not get ready; this one keeps serving');
-      child.kill('SIGKILL');
-      pendingSuccessor = null;
-      return false;
+  /** Replaces the worker in place (the memory guard, a config change), whatever the restart mode. */
+  function requestSwap(reason: 'memory' | 'config'): void {
+    if (state.phase === 'stopping') return;
+    if (!steady()) {
+      queued ??= () => requestSwap(reason);
+      return;
     }
-    const old = current;
-    if (old && old.state() !== 'dead') {
-      old.send({ cmd: 'stop-background' });
-      await old.waitFor('background-stopped', BACKGROUND_STOP_TIMEOUT_MS).catch((err) => logger.warn({ err }, 'old worker did not confirm stopping background services'));
-    }
-    sendHandover(child, { cmd: 'background-free' });
-    phase = 'stopping';
-    closeControl();
-    await Promise.all([...live].map((worker) => worker.drain(drainMs, { forRestart: true })));
-    releaseLock(lockFile);
-    ownsLock = false;
-    pendingSuccessor = null;
-    sendHandover(child, { cmd: 'lock-released' });
-    await waitForHandover(child, 'lock-taken', 5000).catch((err: unknown) => logger.warn({ err, newPid }, 'new supervisor did not confirm the lock'));
-    child.stderr?.destroy();
-    child.disconnect();
-    child.unref();
-    logger.info({ newPid }, 'restart done: handed over to the new supervisor');
-    finish(EXIT.OK);
-    return true;
+    runRestart(() => pool.swap().then(() => false));
   }
 
   onStop = (sig, drainOverrideMs) => {
-    if (phase === 'stopping') {
+    if (state.phase === 'stopping') {
       if (sig === 'SIGINT') void shutdown(130, 'second Ctrl+C', true);
       return;
     }
@@ -415,13 +278,13 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
       logger.warn('SIGUSR1 received but restarts by signal are disabled: set XOPC_ALLOW_SIGUSR1_RESTART=1 in the gateway environment to enable them');
       return;
     }
-    if (phase === 'restarting' && mode === 'in-process') {
-      if (!restartQueued) logger.info('SIGUSR1 during a restart: one more restart will follow');
-      restartQueued = true;
+    if (state.phase === 'restarting' && mode === 'in-process') {
+      if (queued !== onRestart) logger.info('SIGUSR1 during a restart: one more restart will follow');
+      queued = onRestart;
       return;
     }
-    if (phase !== 'running' || !ownsLock) {
-      logger.warn({ phase }, 'SIGUSR1 received while not running steadily: ignored');
+    if (state.phase !== 'running' || !state.ownsLock) {
+      logger.warn({ phase: state.phase }, 'SIGUSR1 received while not running steadily: ignored');
       return;
     }
     logger.info({ mode }, 'SIGUSR1: restarting');
@@ -429,84 +292,48 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
       void shutdown(EXIT.OK, 'restart under a service manager: exiting so it starts a fresh gateway');
       return;
     }
-    phase = 'restarting';
-    const done = mode === 'in-process' ? restartInProcess().then(() => true) : restartByRespawn();
-    void done
-      .catch((err) => {
-        logger.error({ err }, 'restart failed');
-        return false;
-      })
-      .then((handedOver) => {
-        if (!handedOver || mode === 'in-process') {
-          if (phase === 'restarting') phase = 'running';
-        }
-        if (restartQueued && phase === 'running') {
-          restartQueued = false;
-          onRestart();
-        }
-      });
+    runRestart(mode === 'in-process' ? () => pool.swap().then(() => false) : respawner.restart);
   };
+
+  /** An edit of the config file: a valid one is applied by a worker swap, an invalid one refused. */
+  function onConfigChange(change: ConfigChange): void {
+    if (change.kind === 'invalid') {
+      logger.error({ path: options.configPath }, `config change refused: ${change.message}; the gateway keeps its last valid config`);
+      return;
+    }
+    logger.level = change.config.logging.level;
+    if (change.needsFullRestart.length > 0) warnFullRestart(change.needsFullRestart);
+    if (change.live.length > 0) logger.info({ keys: change.live }, 'config changed: the memory guard applies it at once');
+    if (change.forWorkers.length === 0) return;
+    logger.info({ keys: change.forWorkers }, 'config changed: replacing the worker to apply it');
+    requestSwap('config');
+  }
 
   process.on('uncaughtException', (err) => {
     logger.fatal({ err }, 'supervisor crashed');
-    for (const worker of live) void worker.kill();
-    if (ownsLock) releaseLock(lockFile);
+    for (const worker of pool.live()) void worker.kill();
+    if (state.ownsLock) releaseLock(lockFile);
     process.exit(EXIT.FAILURE);
   });
 
   // Go.
   if (handoverFrom !== null) {
-    setUpHandoverChild();
+    takeOverFromPrevious({ state, logger, pool, lockFile, lockInfo, openControl, fail: (reason) => void shutdown(EXIT.FAILURE, reason), onOwnership: runQueued });
   }
   // A stop signal that arrived while we were taking the lock and binding wins.
   const early = signalsBeforeReady.splice(0);
   if (early.length > 0) void shutdown(early.includes('now') ? 130 : EXIT.OK, 'signal during start-up', early.includes('now'));
-  else void bringUp(startWorker(ownsBackground));
+  else {
+    void pool.startServing();
+    stopWatching = configSource.watch(onConfigChange);
+  }
   // After the worker is on its way: its start-up is the longer wait.
-  if (ownsLock) await openControl();
+  if (state.ownsLock) await openControl();
 
   const code = await finished;
+  stopWatching();
   stats.stop();
   sink.close();
   socket.close();
   return code;
-
-  function setUpHandoverChild(): void {
-    const takeLockFromOld = async () => {
-      for (let attempt = 0; attempt < 50; attempt++) {
-        const result = acquireLock(lockFile, lockInfo);
-        if (result.ok) {
-          ownsLock = true;
-          writeLockInfo(lockFile, lockInfo);
-          logger.info('lock taken over from the previous supervisor');
-          await openControl();
-          return true;
-        }
-        await sleep(100);
-      }
-      logger.fatal('could not take the lock from the previous supervisor: stopping');
-      void shutdown(EXIT.FAILURE, 'lock handover failed');
-      return false;
-    };
-    process.on('message', (message: unknown) => {
-      if (!isMessage<HandoverMessage>(message)) return;
-      if (message.cmd === 'background-free') {
-        ownsBackground = true;
-        current?.send({ cmd: 'start-background' });
-      } else if (message.cmd === 'lock-released') {
-        void takeLockFromOld().then((ok) => {
-          if (ok && process.connected) process.send!({ cmd: 'lock-taken' } satisfies HandoverMessage);
-          if (process.connected) process.disconnect();
-        });
-      }
-    });
-    process.on('disconnect', () => {
-      // The old supervisor is gone: whatever it did not hand over, take now.
-      if (!ownsBackground) {
-        ownsBackground = true;
-        current?.send({ cmd: 'start-background' });
-      }
-      if (!ownsLock && phase !== 'stopping') void takeLockFromOld();
-    });
-  }
 }
