@@ -97,12 +97,16 @@ export class XopcChatView extends XopcElement {
   private async open(key: string): Promise<void> {
     this.sessionKey = key;
     localStorage.setItem(SESSION_KEY, key);
+    const shown = this.items;
     try {
       const { session } = await this.api.get<{ session: { messages: SessionMessage[] } }>(`/api/sessions/${encodeURIComponent(key)}?limit=${HISTORY_LIMIT}`);
+      // A message sent (or another conversation opened) while this loaded is not replaced by an older view.
+      if (this.sessionKey !== key || this.items !== shown) return;
       this.items = session.messages
         .filter((message) => message.role !== 'tool' && message.content)
         .map((message) => ({ role: message.role as 'user' | 'assistant', text: message.content }));
     } catch (err) {
+      if (this.sessionKey !== key || this.items !== shown) return;
       // A new conversation has no session yet: nothing to show.
       this.items = (err as { code?: string }).code === 'SESSION_NOT_FOUND' ? [] : [{ role: 'error', text: describeError(err) }];
     }
