@@ -58,6 +58,8 @@ const gatewaySchema = v.pipe(v.looseObject({
     maxAgeHours: v.optional(v.nullable(v.pipe(v.number(), v.minValue(0.0001))), null),
     /** How often the worker reports its RSS when a limit is set. */
     memoryCheckMs: v.optional(int(100, 3_600_000), 5000),
+    /** Keep a second worker loaded and waiting, promoted the moment the serving one crashes. */
+    standby: v.optional(v.boolean(), false),
   }), {}),
   metrics: v.optional(v.looseObject({
     /** false: GET /metrics is not served and nothing is recorded. */
