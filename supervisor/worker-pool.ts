@@ -132,8 +132,10 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
   }
 
   async function startServing(): Promise<boolean> {
-    // Current at once, so that its crash in start-up is handled as one.
-    const worker = start({ background: state.ownsBackground, warmFirst: false, standby: false });
+    // Current at once, so that its crash in start-up is handled as one. It warms before it
+    // listens only while a previous supervisor's worker still serves (a respawn restart):
+    // after a crash, or at start, requests wait in the backlog for it and /health comes first.
+    const worker = start({ background: state.ownsBackground, warmFirst: !state.ownsLock, standby: false });
     current = worker;
     if (!(await waitReady(worker))) return false;
     setCurrent(worker);
