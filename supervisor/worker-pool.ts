@@ -13,7 +13,7 @@ const WORKER_READY_TIMEOUT_MS = 30_000;
 const BACKGROUND_STOP_TIMEOUT_MS = 10_000;
 // A standby starts this long after the worker it backs up serves (at start, after a
 // promotion or a restart): that worker first answers what queued up meanwhile.
-const STANDBY_START_DELAY_MS = 1000;
+const STANDBY_START_DELAY_MS = 500;
 
 /** How a worker starts: see WorkerOptions. */
 export type WorkerStart = Pick<WorkerOptions, 'background' | 'warmFirst' | 'standby'>;
@@ -175,7 +175,7 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
     }
     const next = standby.take();
     if (next) {
-      logger.error({ workerPid: worker.pid, code: exit.code, signal: exit.signal, standbyPid: next.pid }, 'worker crashed: promoting the standby worker');
+      logger.error({ workerPid: worker.pid, code: exit.code, signal: exit.signal, standbyPid: next.pid, ...(next.state() === 'standby' ? {} : { loading: true }) }, 'worker crashed: promoting the standby worker');
       void takeOver(next, worker.pid);
       return;
     }
@@ -229,7 +229,8 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
     }
     // The standby takes over only for the memory guard, and only with the config of the moment.
     if (recycle) standby.dropStale(options.drainMs());
-    const promoted = recycle ? standby.take() : null;
+    // Only a loaded one: the old worker serves meanwhile, so nothing is gained by a cold one.
+    const promoted = recycle ? standby.take({ loadedOnly: true }) : null;
     // Warm before it listens: the old worker serves meanwhile, so no connection need wait for lazy routes.
     const next = promoted ?? start({ background: false, warmFirst: true, standby: false });
     if (!(await (promoted ? promote(next) : waitReady(next)))) {

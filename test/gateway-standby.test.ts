@@ -80,6 +80,22 @@ test('kill -9 of the serving worker: the standby serves next, a new standby foll
   }
 });
 
+test('kill -9 of the serving worker while the standby still loads: the loading standby serves next', async () => {
+  const gateway = await started();
+  try {
+    const { workerPid } = gateway.lock()!;
+    const match = await waitUntil(() => /standby worker started workerPid=(\d+)/.exec(gateway.output()), 15_000, 'a standby to start');
+    const loadingPid = Number(match[1]);
+    process.kill(workerPid!, 'SIGKILL');
+    const after = await gateway.waitForServing({ exceptWorkerPid: workerPid! });
+    assert.equal(after.workerPid, loadingPid, gateway.output());
+    assert.equal(await answeringPid(gateway.port), loadingPid);
+    console.log(/promoting the standby worker.*loading=true/.test(gateway.output()) ? 'promoted while loading' : 'the standby had loaded before the kill');
+  } finally {
+    await dispose(gateway);
+  }
+});
+
 test('a waiting standby accepts no connection and gets no request', async () => {
   const gateway = await started();
   try {

@@ -52,7 +52,13 @@ async function main(): Promise<void> {
   const draining = new AbortController();
   // A standby waits for this before it listens (see `serve`).
   let promote: () => void = () => {};
-  const promoted = new Promise<void>((resolve) => (promote = resolve));
+  let promotedAt = 0;
+  const promoted = new Promise<void>((resolve) => {
+    promote = () => {
+      promotedAt = Date.now();
+      resolve();
+    };
+  });
 
   async function drain(timeoutMs: number, forRestart = false): Promise<void> {
     if (drainStarted) return;
@@ -172,14 +178,17 @@ async function main(): Promise<void> {
   }
   if (options.standby) {
     // Everything a first request could wait for is loaded now; the socket stays untouched
-    // (two workers accepting would both act on the same sessions) until the promotion.
-    await app.warm();
-    await loadPiAi().catch(() => {});
-    logger.info({ ms: Date.now() - startedAt }, 'standby worker loaded: waiting to be promoted');
-    await new Promise<void>((resolve) => destination.flush(() => resolve()));
-    send({ cmd: 'standby-ready', pid: process.pid });
-    await promoted;
-    readyFrom = Date.now();
+    // (two workers accepting would both act on the same sessions) until the promotion. A
+    // standby promoted while still loading listens at once and loads the rest meanwhile.
+    const loaded = Promise.all([app.warm(), loadPiAi().catch(() => {})]);
+    const first = await Promise.race([loaded.then(() => 'loaded' as const), promoted.then(() => 'promoted' as const)]);
+    if (first === 'loaded') {
+      logger.info({ ms: Date.now() - startedAt }, 'standby worker loaded: waiting to be promoted');
+      await new Promise<void>((resolve) => destination.flush(() => resolve()));
+      send({ cmd: 'standby-ready', pid: process.pid });
+      await promoted;
+    }
+    readyFrom = promotedAt;
   } else if (options.warmFirst) {
     // Another worker serves meanwhile: this one's first connections need not wait for these modules.
     await app.warm();
