@@ -95,12 +95,19 @@ export function createStandby(options: StandbyOptions) {
   return {
     /** The pid of the standby that waits, or null. */
     pid: (): number | null => (waiting && slot ? slot.pid : null),
-    /** Hands over the waiting standby (the caller promotes it) and empties the slot; null when none is loaded. */
-    take(): WorkerProcess | null {
-      if (!waiting || !slot || slot.state() !== 'standby') return null;
+    /**
+     * Hands over the standby (the caller promotes it) and empties the slot; null when none
+     * runs. One still loading is handed over too, unless `loadedOnly`: told to serve, it
+     * listens as soon as its app is built, sooner than a new worker could. A standby due to
+     * start is not started: whoever takes the slot asks for the next one once it serves.
+     */
+    take({ loadedOnly = false } = {}): WorkerProcess | null {
+      if (timer) clearTimeout(timer);
+      timer = null;
+      if (!slot || (loadedOnly ? !waiting : slot.state() !== 'starting' && slot.state() !== 'standby')) return null;
       const worker = slot;
       slot = null;
-      setWaiting(null);
+      if (waiting) setWaiting(null);
       return worker;
     },
     ensure,
