@@ -93,8 +93,6 @@ export function createStandby(options: StandbyOptions) {
   }
 
   return {
-    /** The pid of the standby that waits, or null. */
-    pid: (): number | null => (waiting && slot ? slot.pid : null),
     /**
      * Hands over the standby (the caller promotes it) and empties the slot; null when none
      * runs. One still loading is handed over too, unless `loadedOnly`: told to serve, it

@@ -46,8 +46,6 @@ export interface WorkerPoolOptions {
 export interface WorkerPool {
   current(): WorkerProcess | null;
   live(): ReadonlySet<WorkerProcess>;
-  /** The pid of the loaded standby that waits (gateway.worker.standby), or null. */
-  standbyPid(): number | null;
   /** Starts the first worker (or one after a crash) and waits until it serves; false if it never did. */
   startServing(): Promise<boolean>;
   /**
@@ -123,6 +121,7 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
     if (!(await waitReady(worker))) return false;
     guard.started(worker.pid);
     stats.countPromotion();
+    stats.sendTo(worker);
     return true;
   }
 
@@ -148,6 +147,8 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
     // Current at once: its crash while being promoted is handled as one.
     current = worker;
     if (!(await promote(worker))) return;
+    // A restart finished meanwhile and put its own worker in place: this one is not needed.
+    if (current !== worker) return void worker.drain(options.drainMs(), { forRestart: true });
     setCurrent(worker);
     if (state.ownsBackground) worker.send({ cmd: 'start-background' });
     logger.info({ workerPid: worker.pid, crashedPid: crashed }, 'standby worker promoted: serving');
@@ -263,5 +264,5 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
     await Promise.all([...live].map((worker) => (immediately ? worker.kill() : worker.drain(drainMs, { forRestart }))));
   }
 
-  return { current: () => current, live: () => live, standbyPid: standby.pid, startServing, swap, stopBackground: () => stopBackgroundOf(current), stopAll };
+  return { current: () => current, live: () => live, startServing, swap, stopBackground: () => stopBackgroundOf(current), stopAll };
 }

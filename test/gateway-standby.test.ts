@@ -75,6 +75,13 @@ test('kill -9 of the serving worker: the standby serves next, a new standby foll
 
     const next = await waitForStandby(gateway, [standbyPid, before.workerPid!]);
     assert.notEqual(next.standbyPid, next.workerPid);
+    // The promoted worker runs the background services now.
+    await waitUntil(() => linesOf(gateway, standbyPid).some((line) => /cron scheduler started/.test(line)), 5000, 'the promoted worker to start the background services');
+    // A promotion is still a crash for the metrics (and the give-up rule).
+    await waitUntil(async () => {
+      const text = await (await fetch(gateway.url('/metrics'), { headers: { authorization: `Bearer ${TOKEN}` } })).text();
+      return /^xopc_worker_crashes_total 1$/m.test(text) && /^xopc_worker_standby_promotions_total 1$/m.test(text) && /^xopc_worker_standby_waiting 1$/m.test(text);
+    }, 15_000, 'the crash, the promotion and the new standby in /metrics');
   } finally {
     await dispose(gateway);
   }
@@ -108,7 +115,8 @@ test('a waiting standby accepts no connection and gets no request', async () => 
     }
     assert.deepEqual([...answered.keys()], [workerPid], `answered by ${JSON.stringify([...answered])}`);
     assert.equal(gateway.lock()!.standbyPid, standbyPid);
-    assert.deepEqual(linesOf(gateway, standbyPid!).filter((line) => /Request completed/.test(line)), []);
+    assert.deepEqual(linesOf(gateway, standbyPid!).filter((line) => /Request completed|cron scheduler started|channel.*start/i.test(line)), [], 'no request and no background service in the standby');
+    assert.ok(linesOf(gateway, workerPid!).some((line) => /cron scheduler started/.test(line)), 'the serving worker runs the background services');
   } finally {
     await dispose(gateway);
   }
