@@ -14,6 +14,7 @@ import { joinNegativeValues } from './cli-argv.js';
 const GROUPS: Record<string, { summary: string; build: () => Promise<CAC> }> = {
   gateway: { summary: 'Run and manage the gateway (status, stop, restart, logs, token, install, ...)', build: async () => (await import('./commands/gateway.js')).buildGatewayCli() },
   cron: { summary: 'Manage cron jobs of the running gateway (list, add, rm, run, toggle)', build: async () => (await import('./commands/cron.js')).buildCronCli() },
+  config: { summary: 'Read, change and check the config file (get, set, unset, validate)', build: async () => (await import('./commands/config.js')).buildConfigCli() },
   doctor: { summary: 'Check the set-up and say what is wrong and how to fix it ([--json] [--fix])', build: async () => (await import('./commands/doctor.js')).buildDoctorCli() },
 };
 

@@ -10,7 +10,7 @@ import { ConfigError } from './config-error.js';
 export { ConfigError };
 
 const idPattern = /^[a-z0-9_-]{1,64}$/;
-const SECRET_KEY = /(token|apiKey|secret)$/i;
+const SECRET_KEY = /(token|apiKey|secret|password)$/i;
 const nonEmptyString = v.pipe(v.string(), v.minLength(1));
 const nullableString = v.optional(v.nullable(nonEmptyString), null);
 const int = (min: number, max: number = Number.MAX_SAFE_INTEGER) => v.pipe(v.number(), v.integer(), v.minValue(min), v.maxValue(max));
@@ -56,7 +56,7 @@ const gatewaySchema = v.pipe(v.looseObject({
     maxRssMb: v.optional(v.nullable(int(32, 1_000_000)), null),
     /** Replace the worker once it has run this long (hours, fractions allowed). */
     maxAgeHours: v.optional(v.nullable(v.pipe(v.number(), v.minValue(0.0001))), null),
-    /** How often the worker reports its RSS when a limit is set. */
+    /** How often the worker reports its RSS to the supervisor's memory guard. */
     memoryCheckMs: v.optional(int(100, 3_600_000), 5000),
     /** Keep a second worker loaded and waiting, promoted the moment the serving one crashes. */
     standby: v.optional(v.boolean(), false),
@@ -182,6 +182,32 @@ const schema = v.looseObject({
 
 export type Config = v.InferOutput<typeof schema>;
 
+/** The config schema itself, for code that walks its keys (`xopc config`); validate with parseConfig or configIssues. */
+export const CONFIG_SCHEMA = schema;
+
+/** Whether the value at this dotted key is a secret: masked wherever the CLI prints it, never quoted in messages. */
+export function isSecretKey(key: string): boolean {
+  return SECRET_KEY.test(key);
+}
+
+/** One thing wrong with a config: the dotted key (`(root)` for the whole) and the schema's message. */
+export interface ConfigIssue {
+  key: string;
+  message: string;
+}
+
+/** Every problem the schema finds in a config object (none: it is valid); secrets' values are not quoted. */
+export function configIssues(input: unknown): ConfigIssue[] {
+  const result = v.safeParse(schema, input);
+  if (result.success) return [];
+  return result.issues.map((issue) => {
+    const key = v.getDotPath(issue) || '(root)';
+    // valibot's messages quote the value they received; a secret's value must not reach the terminal or the log.
+    const message = isSecretKey(key) ? issue.message.replace(/(:| but) received .*$/i, '') : issue.message;
+    return { key, message };
+  });
+}
+
 /**
  * Validates a config object: fills in defaults, keeps unknown keys, fails with a ConfigError
  * naming the first invalid key, or the flag or variable its value came from (`origins`,
@@ -190,13 +216,23 @@ export type Config = v.InferOutput<typeof schema>;
 export function parseConfig(input: unknown, source = 'config', origins: Record<string, string> = {}): Config {
   const result = v.safeParse(schema, input);
   if (result.success) return result.output;
-  const issue = result.issues[0];
-  const key = v.getDotPath(issue) || '(root)';
-  // valibot's messages quote the value they received; a secret's value must not reach the terminal or the log.
-  const message = SECRET_KEY.test(key) ? issue.message.replace(/(:| but) received .*$/i, '') : issue.message;
+  const { key, message } = configIssues(input)[0]!;
   const origin = Object.hasOwn(origins, key) ? origins[key] : undefined;
   throw new ConfigError(origin ? `Invalid ${origin} (${key}): ${message}` : `Invalid ${source}: ${key}: ${message}`);
 }
+
+/**
+ * Keys a running gateway cannot change: what the supervisor itself holds from its start, the
+ * listening socket and the log file (a restart keeps both). A change waits for a full stop and start.
+ */
+export const RESTART_ONLY_KEYS = ['gateway.host', 'gateway.port', 'logging.file', 'logging.maxSizeBytes', 'logging.maxFiles'] as const;
+
+/** Environment variables that beat the file's value at a key (the product document's precedence: flag > env > file). */
+export const ENV_OVERRIDES: readonly { key: string; variable: string }[] = [
+  { key: 'gateway.auth.token', variable: 'XOPC_GATEWAY_TOKEN' },
+  { key: 'providers.openai.apiKey', variable: 'OPENAI_API_KEY' },
+  { key: 'providers.anthropic.apiKey', variable: 'ANTHROPIC_API_KEY' },
+];
 
 /** `configSchema.parse(value)`, the name callers that hold a config object (tests, fixtures) use. */
 export const configSchema = { parse: (input: unknown): Config => parseConfig(input) };
@@ -231,13 +267,10 @@ export function loadConfig(path: string, flags: ConfigFlags = {}, env: NodeJS.Pr
   };
 
   // Environment beats the file.
-  if (env.XOPC_GATEWAY_TOKEN) {
-    set(['gateway', 'auth', 'token'], env.XOPC_GATEWAY_TOKEN, 'XOPC_GATEWAY_TOKEN');
-    tokenSource = 'env';
+  for (const { key, variable } of ENV_OVERRIDES) {
+    if (env[variable]) set(key.split('.'), env[variable], variable);
   }
-  for (const [provider, variable] of [['openai', 'OPENAI_API_KEY'], ['anthropic', 'ANTHROPIC_API_KEY']] as const) {
-    if (env[variable]) set(['providers', provider, 'apiKey'], env[variable], variable);
-  }
+  if (env.XOPC_GATEWAY_TOKEN) tokenSource = 'env';
   // Flags beat the environment.
   if (flags.port !== undefined) set(['gateway', 'port'], flags.port, '--port');
   if (flags.host !== undefined) set(['gateway', 'host'], flags.host, '--host');
@@ -289,7 +322,8 @@ function isAddressOrCidr(value: string): boolean {
   return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
 }
 
-function readRawConfig(path: string): Record<string, unknown> {
+/** The config file's JSON object as written ({} when there is none or it is empty); a ConfigError when it cannot be read or parsed. */
+export function readRawConfig(path: string): Record<string, unknown> {
   if (!existsSync(path)) return {};
   let text: string;
   try {

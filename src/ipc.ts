@@ -59,7 +59,7 @@ export type WorkerToSupervisor =
   | { cmd: 'draining'; inFlight: number }
   /** Start-up failed in a way a respawn cannot fix (bad config, listen error). */
   | { cmd: 'fatal'; message: string }
-  /** Its resident memory, every `gateway.worker.memoryCheckMs` when a memory or age limit is set. */
+  /** Its resident memory, every `gateway.worker.memoryCheckMs`, for the memory guard. */
   | { cmd: 'memory'; rssBytes: number };
 
 /** Between an old supervisor and the new one it spawned for a respawn restart. */

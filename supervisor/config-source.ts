@@ -1,6 +1,6 @@
-import { unwatchFile, watchFile, type Stats } from 'node:fs';
+import { statSync, unwatchFile, watchFile, type Stats } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
-import { ensureToken, loadConfig, type Config, type ConfigFlags } from '../src/config.js';
+import { loadConfig, type Config, type ConfigFlags } from '../src/config.js';
 
 /**
  * Keys a new worker cannot apply: the supervisor owns the listening socket and the log
@@ -8,13 +8,30 @@ import { ensureToken, loadConfig, type Config, type ConfigFlags } from '../src/c
  */
 const SUPERVISOR_KEYS = ['gateway.host', 'gateway.port', 'logging.file', 'logging.maxSizeBytes', 'logging.maxFiles'];
 
+/** Keys only the supervisor reads (the memory guard's limits): a change applies at once, no worker is replaced. */
+const SUPERVISOR_LIVE_KEYS = ['gateway.worker.maxRssMb', 'gateway.worker.maxAgeHours'];
+
 // Polling the file's stat rather than fs.watch: it follows editors that replace the file
 // by rename, works on network and bind-mounted file systems where inotify stays silent,
 // and costs one stat a second.
 const POLL_INTERVAL_MS = 1000;
+// An editor that truncates and then writes is caught half-way by a poll now and then: the
+// file is read once it has not changed for this long.
+const SETTLE_MS = 300;
 
 export type ConfigChange =
-  | { kind: 'changed'; config: Config; keys: string[]; needsFullRestart: string[] }
+  | {
+      kind: 'changed';
+      config: Config;
+      /** Every changed key, dotted. */
+      keys: string[];
+      /** Those that wait for a full stop and start. */
+      needsFullRestart: string[];
+      /** Those the supervisor applies at once. */
+      live: string[];
+      /** Those a new worker applies. */
+      forWorkers: string[];
+    }
   | { kind: 'invalid'; message: string };
 
 /**
@@ -26,14 +43,25 @@ export function createConfigSource(path: string, flags: ConfigFlags, initial: Co
   let current = initial;
   let watching = false;
 
-  /** Reads the file again; throws a ConfigError when it is invalid (the config of the moment stays). */
+  /**
+   * Reads the file again; throws a ConfigError when it is invalid (the config of the
+   * moment stays). Never writes: a file that lost its token keeps the running one (a
+   * token generated here would lock every client out, and writing while an editor
+   * writes would corrupt its save).
+   */
   function read(): Config {
-    return ensureToken(loadConfig(path, flags)).config;
+    const config = loadConfig(path, flags).config;
+    if (!config.gateway.auth.token) config.gateway.auth.token = current.gateway.auth.token;
+    return config;
   }
 
   function diff(next: Config): ConfigChange & { kind: 'changed' } {
     const keys = changedKeys(current, next);
-    return { kind: 'changed', config: next, keys, needsFullRestart: keys.filter((key) => SUPERVISOR_KEYS.some((own) => key === own || key.startsWith(own + '.'))) };
+    const under = (roots: string[]) => (key: string) => roots.some((root) => key === root || key.startsWith(root + '.'));
+    const needsFullRestart = keys.filter(under(SUPERVISOR_KEYS));
+    const live = keys.filter(under(SUPERVISOR_LIVE_KEYS));
+    const forWorkers = keys.filter((key) => !needsFullRestart.includes(key) && !live.includes(key));
+    return { kind: 'changed', config: next, keys, needsFullRestart, live, forWorkers };
   }
 
   return {
@@ -52,10 +80,33 @@ export function createConfigSource(path: string, flags: ConfigFlags, initial: Co
      */
     watch(onChange: (change: ConfigChange) => void): () => void {
       let lastProblem: string | null = null;
+      let settle: NodeJS.Timeout | null = null;
+      // watchFile reports a missing file as stats of all zeros.
+      const fingerprint = (stats: Stats | undefined) => (stats && stats.mtimeMs !== 0 ? `${stats.ino} ${stats.size} ${stats.mtimeMs}` : 'none');
+      const stat = () => {
+        try {
+          return statSync(path);
+        } catch {
+          return undefined;
+        }
+      };
       const listener = (now: Stats, before: Stats) => {
-        if (now.mtimeMs === before.mtimeMs && now.size === before.size && now.ino === before.ino) return;
+        if (fingerprint(now) === fingerprint(before)) return;
+        if (settle) clearTimeout(settle);
+        const seen = fingerprint(now);
+        settle = setTimeout(() => {
+          settle = null;
+          // Still being written: the next change event comes.
+          if (fingerprint(stat()) !== seen) return;
+          apply();
+        }, SETTLE_MS);
+        settle.unref();
+      };
+      const apply = () => {
         let next: Config;
         try {
+          // A missing file reads as all defaults: never what an edit meant.
+          if (!stat()) throw new Error(`the config file ${path} is gone`);
           next = read();
         } catch (err) {
           const message = (err as Error).message;
@@ -72,6 +123,7 @@ export function createConfigSource(path: string, flags: ConfigFlags, initial: Co
       watchFile(path, { interval: POLL_INTERVAL_MS, persistent: false }, listener);
       watching = true;
       return () => {
+        if (settle) clearTimeout(settle);
         if (watching) unwatchFile(path, listener);
         watching = false;
       };
@@ -80,6 +132,12 @@ export function createConfigSource(path: string, flags: ConfigFlags, initial: Co
 }
 
 export type ConfigSource = ReturnType<typeof createConfigSource>;
+
+/** Keys that differ between two configs and that a worker applies (not the supervisor's own). */
+export function workerKeys(a: Config, b: Config): string[] {
+  const own = [...SUPERVISOR_KEYS, ...SUPERVISOR_LIVE_KEYS];
+  return changedKeys(a, b).filter((key) => !own.some((root) => key === root || key.startsWith(root + '.')));
+}
 
 /** Dotted keys whose values differ between two configs (leaves; arrays compared whole). */
 export function changedKeys(a: unknown, b: unknown, prefix = ''): string[] {

@@ -1,6 +1,6 @@
-import { isDeepStrictEqual } from 'node:util';
 import type { Config } from '../src/config.js';
 import type { Logger } from '../src/logger.js';
+import { workerKeys } from './config-source.js';
 import { createCrashPolicy } from './crash-policy.js';
 import type { StatsReporter } from './stats-reporter.js';
 import type { WorkerProcess } from './worker-process.js';
@@ -110,11 +110,12 @@ export function createStandby(options: StandbyOptions) {
     },
     ensure,
     /**
-     * After the config was re-read: a standby started with another config is ended (a new
-     * one follows with `ensure`), so that a promotion never brings back an old config.
+     * After the config was re-read: a standby started with another config (in a key a
+     * worker applies) is ended (a new one follows with `ensure`), so that a promotion
+     * never brings back an old config.
      */
     dropStale(drainMs: number): void {
-      if (!slot || (wanted() && isDeepStrictEqual(slot.config, options.config()))) return;
+      if (!slot || (wanted() && workerKeys(slot.config, options.config()).length === 0)) return;
       logger.info({ workerPid: slot.pid }, wanted() ? 'the config changed: ending the standby worker started with the previous one' : 'gateway.worker.standby is off: ending the standby worker');
       retire(drainMs);
     },

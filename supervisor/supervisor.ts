@@ -305,9 +305,9 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
     }
     logger.level = change.config.logging.level;
     if (change.needsFullRestart.length > 0) warnFullRestart(change.needsFullRestart);
-    const applicable = change.keys.filter((key) => !change.needsFullRestart.includes(key));
-    if (applicable.length === 0) return;
-    logger.info({ keys: applicable }, 'config changed: replacing the worker to apply it');
+    if (change.live.length > 0) logger.info({ keys: change.live }, 'config changed: the memory guard applies it at once');
+    if (change.forWorkers.length === 0) return;
+    logger.info({ keys: change.forWorkers }, 'config changed: replacing the worker to apply it');
     requestSwap('config');
   }
 

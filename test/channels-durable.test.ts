@@ -1,12 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHmac } from 'node:crypto';
-import { once } from 'node:events';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { removeHome, startGateway, tempHome, waitUntil, type Gateway } from './helpers/gateway.js';
 import { chatRule, completion, startMockLlm } from './helpers/mock-llm.js';
 import { startTelegramEmulator } from './helpers/telegram.js';
+import { legacySignature, startReplyReceiver } from './helpers/webhook-receiver.js';
 
 /**
  * Inbound channel messages are accepted before the agent runs (webhook: 202, Telegram
@@ -20,39 +17,6 @@ const PER_CHAT = 5;
 // Slow answers (a long reply streamed in small chunks): the kill lands while turns run.
 const SLOW = { streaming: { chunkSize: 20, chunkIntervalMs: 40 }, rules: [chatRule('@', 200, completion(`echo {{jmes request body.messages[-1].content}} ${'z'.repeat(400)}`))] };
 
-interface Reply {
-  delivery: string;
-  inReplyTo: string;
-  chatId: string;
-  content: string;
-}
-
-/** The operator's endpoint behind `replyUrl`: records every reply POST. */
-async function startReceiver() {
-  const replies: Reply[] = [];
-  const server = http.createServer((req, res) => {
-    let raw = '';
-    req.setEncoding('utf8');
-    req.on('data', (chunk) => (raw += chunk));
-    req.on('end', () => {
-      const body = JSON.parse(raw) as { data: { in_reply_to: string; chat_id: string; content: string } };
-      replies.push({ delivery: String(req.headers['x-xopc-delivery']), inReplyTo: body.data.in_reply_to, chatId: body.data.chat_id, content: body.data.content });
-      res.statusCode = 204;
-      res.end();
-    });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`,
-    replies,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
-  };
-}
-
 function killWorker(gateway: Gateway): number {
   const { workerPid } = gateway.lock()!;
   process.kill(workerPid!, 'SIGKILL');
@@ -61,7 +25,7 @@ function killWorker(gateway: Gateway): number {
 
 test(`${CHATS * PER_CHAT} signed webhook messages, kill -9 of the worker: each answered once, by the next worker, in order per chat`, { timeout: 120_000 }, async (t) => {
   const mock = await startMockLlm(SLOW);
-  const receiver = await startReceiver();
+  const receiver = await startReplyReceiver();
   const home = tempHome('xopc-webhook-durable-');
   const gateway = await startGateway({
     home,
@@ -80,7 +44,7 @@ test(`${CHATS * PER_CHAT} signed webhook messages, kill -9 of the worker: each a
         const raw = JSON.stringify({ event: 'message', data });
         const res = await fetch(gateway.url('/api/webhook/webhook'), {
           method: 'POST',
-          headers: { 'content-type': 'application/json', 'x-xopc-signature': `sha256=${createHmac('sha256', SECRET).update(raw).digest('hex')}` },
+          headers: { 'content-type': 'application/json', ...legacySignature(SECRET, raw) },
           body: raw,
         });
         assert.equal(res.status, 202);

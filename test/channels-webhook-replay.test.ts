@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHmac, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -11,7 +11,9 @@ import { Webhook } from 'standardwebhooks';
 import { configSchema } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { createApp } from '../worker/app.js';
+import { createReplayGuard, DELIVERY_TTL_MS } from '../worker/channels/webhook/replay-guard.js';
 import { createFeatures } from '../worker/features.js';
+import { waitUntil } from './helpers/gateway.js';
 import { ECHO_RULE, startMockLlm, type MockLlm } from './helpers/mock-llm.js';
 
 delete process.env.OPENAI_API_KEY;
@@ -225,4 +227,22 @@ describe('the legacy X-Xopc-Signature', { timeout: 30_000 }, () => {
       await worker.close();
     }
   });
+});
+
+test('delivery ids older than their TTL are swept from the guard\'s dir as deliveries come in', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'xopc-webhook-sweep-'));
+  try {
+    const old = join(dir, 'expired-delivery.json');
+    writeFileSync(old, '{}');
+    const past = (Date.now() - DELIVERY_TTL_MS - 60_000) / 1000;
+    utimesSync(old, past, past);
+    const guard = createReplayGuard({ dir, logger: createLogger('worker', 'silent', { write() {} }) });
+    let runs = 0;
+    const handle = async () => ({ status: 202, body: { run: ++runs } });
+    assert.deepEqual(await guard.once('fresh-id', handle), { status: 202, body: { run: 1 } });
+    await waitUntil(() => !existsSync(old), 5000, 'the expired delivery id to be swept');
+    assert.deepEqual(await guard.once('fresh-id', handle), { status: 202, body: { run: 1 } }, 'the fresh id is kept');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -2,12 +2,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { commandSpecs } from '../src/cli-argv.js';
+import { buildConfigCli } from '../src/commands/config.js';
 import { buildCronCli } from '../src/commands/cron.js';
 import { buildGatewayCli } from '../src/commands/gateway.js';
 import { needsPackage } from './helpers/system-package.js';
 import { CLI } from './helpers/gateway.js';
 
-const GROUPS = { gateway: buildGatewayCli(), cron: buildCronCli() };
+const GROUPS = { gateway: buildGatewayCli(), cron: buildCronCli(), config: buildConfigCli() };
 
 function script(shell: string): string {
   const result = spawnSync(process.execPath, [CLI, 'completion', shell], { encoding: 'utf8' });
@@ -39,7 +40,9 @@ for (const shell of ['bash', 'zsh']) {
 }
 
 test('bash completes groups, commands and the flags of the command typed', { skip: needsPackage('bash', 'bash') }, () => {
-  assert.deepEqual(bashOffers(['xopc', '']), ['gateway', 'cron', 'doctor', 'completion']);
+  assert.deepEqual(bashOffers(['xopc', '']), ['gateway', 'cron', 'config', 'doctor', 'completion']);
+  assert.deepEqual(bashOffers(['xopc', 'config', 's']), ['set']);
+  assert.deepEqual(bashOffers(['xopc', 'config', 'set', '--s']), ['--string', '--stdin', '--show-secrets']);
   assert.ok(bashOffers(['xopc', 'gateway', 'st']).join(' ') === 'status stop');
   assert.deepEqual(bashOffers(['xopc', 'gateway', 'stop', '--']), ['--force', '--timeout', '--json', '--config', '--help', '--version']);
   assert.deepEqual(bashOffers(['xopc', 'cron', 'add', '--chat']), ['--chat-id']);
@@ -55,7 +58,8 @@ function zshOffers(words: string[]): string[] {
 }
 
 test('zsh offers groups, commands and the flags of the command typed', { skip: needsPackage('zsh', 'zsh') }, () => {
-  assert.deepEqual(zshOffers(['xopc', '']), ['gateway', 'cron', 'doctor', 'completion']);
+  assert.deepEqual(zshOffers(['xopc', '']), ['gateway', 'cron', 'config', 'doctor', 'completion']);
+  assert.deepEqual(zshOffers(['xopc', 'config', 'validate', '']), ['--json', '--config', '-h', '--help', '-v', '--version']);
   assert.ok(zshOffers(['xopc', 'gateway', '']).includes('service-status'));
   assert.deepEqual(zshOffers(['xopc', 'gateway', 'token', '']), ['--new', '--json', '--config', '-h', '--help', '-v', '--version']);
   assert.ok(zshOffers(['xopc', 'gateway', '--port', '0', '']).includes('--token'));

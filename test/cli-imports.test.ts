@@ -56,3 +56,13 @@ test('the supervisor loads no worker module, and none of the worker packages', a
   assert.deepEqual(ours(urls, 'worker'), []);
   assert.deepEqual(packagesIn(urls).filter((name) => HEAVY.includes(name)), []);
 });
+
+test('`xopc config get` loads neither the supervisor nor the worker, and no package but cac and the config validator', async (t) => {
+  const home = tempHome();
+  t.after(() => removeHome(home));
+  writeFileSync(join(home, 'config.json'), JSON.stringify({ gateway: { port: 8080 } }));
+  const urls = await importsOf(home, ['config', 'get', 'gateway.port']);
+  assert.ok(urls.some((url) => url.endsWith('/commands/config-read.js')), 'recorded');
+  assert.deepEqual(packagesIn(urls).filter((name) => name !== 'cac' && name !== 'valibot'), []);
+  assert.deepEqual([...ours(urls, 'supervisor'), ...ours(urls, 'worker')], []);
+});

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createLogger } from '../src/logger.js';
 import { createIdempotencyStore } from '../worker/messages/idempotency-store.js';
+import { sweepExpired } from '../worker/storage/sweep-expired.js';
+import { waitUntil } from './helpers/gateway.js';
 import { startAgentApp, TOKEN, type AgentApp } from './helpers/agent-app.js';
 import { chatRule, ECHO_RULE, errorContent, startMockLlm, type MockLlm } from './helpers/mock-llm.js';
 
@@ -149,6 +151,30 @@ describe('idempotency store', () => {
       now += 1001;
       assert.equal((await store.claim('k', { fingerprint: 'f', messageId: 'msg_c' })).claimed, true);
       assert.equal((await store.read('k'))?.messageId, 'msg_c');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('files of expired keys are swept from the store\'s dir when claims come in, fresh ones kept', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'xopc-idem-'));
+    try {
+      const old = join(dir, 'expired-key.json');
+      writeFileSync(old, '{}');
+      const twoHoursAgo = (Date.now() - 2 * 60 * 60 * 1000) / 1000;
+      utimesSync(old, twoHoursAgo, twoHoursAgo);
+      const store = createIdempotencyStore({ dir, ttlMs: 60 * 60 * 1000, logger });
+      assert.equal((await store.claim('k', { fingerprint: 'f', messageId: 'msg_a' })).claimed, true);
+      await waitUntil(() => !existsSync(old), 5000, 'the expired file to be swept');
+      assert.equal((await store.read('k'))?.messageId, 'msg_a', 'the fresh key is kept');
+      // The sweep itself: only files older than the TTL go.
+      const fresh = join(dir, 'fresh.json');
+      const stale = join(dir, 'stale.json');
+      writeFileSync(fresh, '{}');
+      writeFileSync(stale, '{}');
+      utimesSync(stale, twoHoursAgo, twoHoursAgo);
+      assert.equal(await sweepExpired(dir, 60 * 60 * 1000), 1);
+      assert.deepEqual([existsSync(fresh), existsSync(stale)], [true, false]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -1,12 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHmac } from 'node:crypto';
-import { once } from 'node:events';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { removeHome, startGateway, tempHome, waitUntil, type Gateway } from './helpers/gateway.js';
 import { chatRule, completion, startMockLlm } from './helpers/mock-llm.js';
+import { legacySignature, startReplyReceiver } from './helpers/webhook-receiver.js';
 
 /**
  * Signed webhook messages under kill -9 of the worker and graceful stops: every message
@@ -31,35 +28,16 @@ const SECRET = 'reliability-webhook-secret';
 // Generous: on a loaded machine (other test suites beside this one) a start can take seconds.
 const START_TIMEOUT_MS = 60_000;
 
-interface Reply {
-  delivery: string;
-  inReplyTo: string;
-  chatId: string;
-  content: string;
-}
-
 test(`webhook messages across ${KILLS} worker kills and graceful stops: none lost, none doubled`, { timeout: LONG ? 20 * 60_000 : 180_000 }, async (t) => {
   const mock = await startMockLlm({ streaming: { chunkSize: 40, chunkIntervalMs: 15 }, rules: [chatRule('@', 200, completion(`echo {{jmes request body.messages[-1].content}} ${'z'.repeat(300)}`))] });
-  const replies: Reply[] = [];
-  const receiver = http.createServer((req, res) => {
-    let raw = '';
-    req.setEncoding('utf8');
-    req.on('data', (chunk) => (raw += chunk));
-    req.on('end', () => {
-      const body = JSON.parse(raw) as { data: { in_reply_to: string; chat_id: string; content: string } };
-      replies.push({ delivery: String(req.headers['x-xopc-delivery']), inReplyTo: body.data.in_reply_to, chatId: body.data.chat_id, content: body.data.content });
-      res.statusCode = 204;
-      res.end();
-    });
-  });
-  receiver.listen(0, '127.0.0.1');
-  await once(receiver, 'listening');
+  const receiver = await startReplyReceiver();
+  const replies = receiver.replies;
   const home = tempHome('xopc-webhook-kill-');
   const config = {
     gateway: { maxPendingMessages: 1000 },
     agents: { defaults: { model: 'mock/webhook', maxRetries: 0, timeoutMs: 30_000, contextMessages: 4 } },
     providers: { mock: { baseUrl: mock.baseUrl, apiKey: 'mock-key' } },
-    channels: { webhook: { enabled: true, secret: SECRET, replyUrl: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`, legacySignature: true } },
+    channels: { webhook: { enabled: true, secret: SECRET, replyUrl: receiver.url, legacySignature: true } },
     logging: { level: 'warn' },
   };
   // message id -> what was sent; per chat the contents in the order they were accepted.
@@ -86,7 +64,7 @@ test(`webhook messages across ${KILLS} worker kills and graceful stops: none los
         try {
           const res = await fetch(current.url('/api/webhook/webhook'), {
             method: 'POST',
-            headers: { 'content-type': 'application/json', 'x-xopc-signature': `sha256=${createHmac('sha256', SECRET).update(raw).digest('hex')}` },
+            headers: { 'content-type': 'application/json', ...legacySignature(SECRET, raw) },
             body: raw,
             signal: AbortSignal.timeout(10_000),
           });
@@ -159,8 +137,7 @@ test(`webhook messages across ${KILLS} worker kills and graceful stops: none los
     } catch (err) {
       t.diagnostic(`could not remove ${home}: ${(err as Error).message}`);
     }
-    receiver.closeAllConnections();
-    receiver.close();
+    await receiver.close();
     await mock.stop();
   }
 });

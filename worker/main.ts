@@ -209,11 +209,10 @@ async function main(): Promise<void> {
   // the supervisor's "gateway listening" that answers it is logged after them, not before.
   await new Promise<void>((resolve) => destination.flush(() => resolve()));
   send({ cmd: 'ready', pid: process.pid });
-  // For the supervisor's memory guard, only when a limit is set.
-  const limits = options.config.gateway.worker;
-  if (limits && (limits.maxRssMb !== null || limits.maxAgeHours !== null)) {
-    setInterval(() => send({ cmd: 'memory', rssBytes: process.memoryUsage.rss() }), limits.memoryCheckMs).unref();
-  }
+  // For the supervisor's memory guard, whether or not a limit is set now: a limit set in
+  // the config file later applies to this worker without replacing it. One small IPC
+  // message every few seconds.
+  setInterval(() => send({ cmd: 'memory', rssBytes: process.memoryUsage.rss() }), options.config.gateway.worker.memoryCheckMs).unref();
   if (options.background) await handlers['start-background']({});
 
   /** Start-up failed in a way a new worker would not fix: say why, then exit. */

@@ -1,4 +1,6 @@
-import { maskToken } from '../config.js';
+import { maskToken, type ConfigIssue } from '../config.js';
+import { fileIssues } from '../config-file.js';
+import { formatIssues } from './config-read.js';
 import { EXIT } from '../cli-error.js';
 import { findGatewayBehindUnreadableLock } from './unreadable-lock.js';
 import { gatewayUrl, probeHealth, resolveTarget, type TargetOptions } from './common.js';
@@ -15,7 +17,13 @@ export interface StatusOptions extends TargetOptions {
 export async function showStatus(options: StatusOptions): Promise<number> {
   const target = resolveTarget(options);
   const { lock } = target;
-  const print = (json: Record<string, unknown>, text: string[]) => console.log(options.json ? JSON.stringify(json, null, 2) : text.join('\n'));
+  const problems = configProblems(target.configPath);
+  // Whatever the state, a config file that is invalid now is said: a running gateway keeps its last valid config, a start would fail.
+  const print = (json: Record<string, unknown>, text: string[]) => {
+    const running = json.running === true;
+    const said = problems.length === 0 ? [] : ['', `⚠️  The config file is invalid: ${formatIssues(problems)}; ${running ? 'the running gateway keeps its last valid config' : 'the gateway will not start until it is fixed'}`, `   Config: ${target.configPath} (check it with: xopc config validate)`];
+    console.log(options.json ? JSON.stringify({ ...json, configValid: problems.length === 0, configProblems: problems }, null, 2) : [...text, ...said].join('\n'));
+  };
 
   if (lock.state === 'free') {
     print({ state: 'stopped', running: false, lockPath: target.lockPath }, ['⭕ Gateway is not running', '', '   Start it with: xopc gateway']);
@@ -80,4 +88,13 @@ export async function showStatus(options: StatusOptions): Promise<number> {
     ],
   );
   return EXIT.OK;
+}
+
+/** What is wrong with the config file on disk now (the CLI checks it itself, with the gateway's schema). */
+function configProblems(configPath: string): ConfigIssue[] {
+  try {
+    return fileIssues(configPath);
+  } catch (err) {
+    return [{ key: '(file)', message: (err as Error).message }];
+  }
 }

@@ -26,7 +26,7 @@ export function checkNode(): CheckResult {
 
 /** `config.valid`: the config file parses and validates (with the environment applied). */
 export function checkConfig(ctx: DoctorContext): CheckResult {
-  if (ctx.configError) return result('config.valid', 'fail', ctx.configError, { fix: `Edit ${ctx.configPath} and fix the key named` });
+  if (ctx.configError) return result('config.valid', 'fail', ctx.configError, { fix: `\`xopc config validate\` lists every problem; fix each in ${ctx.configPath} or with \`xopc config set <key> <value>\`` });
   if (!existsSync(ctx.configPath)) return result('config.valid', 'ok', `${ctx.configPath} does not exist yet: defaults apply (created on first start)`);
   return result('config.valid', 'ok', ctx.configPath);
 }

@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, stat, unlink } from 'node:fs/promises';
+import { mkdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../src/atomic-write.js';
 import type { Logger } from '../../src/logger.js';
 import { createExclusive, errorCode } from '../sessions/session-file.js';
+import { createSweeper } from '../storage/sweep-expired.js';
 
 /** What a request with an Idempotency-Key left behind, for its retries. */
 export interface IdempotencyRecord {
@@ -55,7 +56,7 @@ export function createIdempotencyStore(options: IdempotencyStoreOptions): Idempo
   const now = options.now ?? Date.now;
   const fileOf = (key: string) => join(dir, `${createHash('sha256').update(key, 'utf8').digest('hex')}.json`);
   let ready: Promise<unknown> | undefined;
-  let lastSweep = 0;
+  const sweep = createSweeper({ dir, ttlMs, everyMs: SWEEP_EVERY_MS, logger, what: 'expired idempotency keys', now });
 
   async function read(key: string): Promise<IdempotencyRecord | null> {
     let text: string;
@@ -72,18 +73,6 @@ export function createIdempotencyStore(options: IdempotencyStoreOptions): Idempo
       // Torn by a crash during the claim (the no-hard-link fallback): as good as absent.
       return null;
     }
-  }
-
-  function sweep(): void {
-    if (now() - lastSweep < SWEEP_EVERY_MS) return;
-    lastSweep = now();
-    void (async () => {
-      for (const name of await readdir(dir)) {
-        const file = join(dir, name);
-        const info = await stat(file).catch(() => null);
-        if (info && now() - info.mtimeMs > ttlMs) await unlink(file).catch(() => undefined);
-      }
-    })().catch((err: unknown) => logger.warn({ err, dir }, 'sweeping expired idempotency keys failed; retrying later'));
   }
 
   return {

@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, stat, unlink } from 'node:fs/promises';
+import { mkdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { writeFileAtomic } from '../../../src/atomic-write.js';
 import type { Logger } from '../../../src/logger.js';
 import { apiError } from '../../http/errors.js';
 import { createExclusive, errorCode } from '../../sessions/session-file.js';
+import { createSweeper } from '../../storage/sweep-expired.js';
 import type { WebhookResponse } from '../types.js';
 
 /** The file of one delivery id: claimed while it is handled, then its answer. */
@@ -49,7 +50,7 @@ export function createReplayGuard(options: ReplayGuardOptions): ReplayGuard {
   const fileOf = (id: string) => join(dir, `${createHash('sha256').update(id, 'utf8').digest('hex')}.json`);
   const inFlight = new Map<string, Promise<WebhookResponse>>();
   let ready: Promise<unknown> | undefined;
-  let lastSweep = 0;
+  const sweep = createSweeper({ dir, ttlMs: DELIVERY_TTL_MS, everyMs: SWEEP_EVERY_MS, logger, what: 'expired webhook delivery ids', now });
 
   async function read(file: string): Promise<Record | null> {
     try {
@@ -60,18 +61,6 @@ export function createReplayGuard(options: ReplayGuardOptions): ReplayGuard {
       if (errorCode(err) === 'ENOENT' || err instanceof SyntaxError) return null;
       throw err;
     }
-  }
-
-  function sweep(): void {
-    if (now() - lastSweep < SWEEP_EVERY_MS) return;
-    lastSweep = now();
-    void (async () => {
-      for (const name of await readdir(dir)) {
-        const file = join(dir, name);
-        const info = await stat(file).catch(() => null);
-        if (info && now() - info.mtimeMs > DELIVERY_TTL_MS) await unlink(file).catch(() => undefined);
-      }
-    })().catch((err: unknown) => logger.warn({ err, dir }, 'sweeping expired webhook delivery ids failed; retrying later'));
   }
 
   async function claimOrAnswer(id: string): Promise<WebhookResponse | null> {
