@@ -1,12 +1,6 @@
 import { statSync, unwatchFile, watchFile, type Stats } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
-import { loadConfig, type Config, type ConfigFlags } from '../src/config.js';
-
-/**
- * Keys a new worker cannot apply: the supervisor owns the listening socket and the log
- * file. A change to one of them waits for a full stop and start.
- */
-const SUPERVISOR_KEYS = ['gateway.host', 'gateway.port', 'logging.file', 'logging.maxSizeBytes', 'logging.maxFiles'];
+import { RESTART_ONLY_KEYS, loadConfig, type Config, type ConfigFlags } from '../src/config.js';
 
 /** Keys only the supervisor reads (the memory guard's limits): a change applies at once, no worker is replaced. */
 const SUPERVISOR_LIVE_KEYS = ['gateway.worker.maxRssMb', 'gateway.worker.maxAgeHours'];
@@ -58,7 +52,7 @@ export function createConfigSource(path: string, flags: ConfigFlags, initial: Co
   function diff(next: Config): ConfigChange & { kind: 'changed' } {
     const keys = changedKeys(current, next);
     const under = (roots: string[]) => (key: string) => roots.some((root) => key === root || key.startsWith(root + '.'));
-    const needsFullRestart = keys.filter(under(SUPERVISOR_KEYS));
+    const needsFullRestart = keys.filter(under([...RESTART_ONLY_KEYS]));
     const live = keys.filter(under(SUPERVISOR_LIVE_KEYS));
     const forWorkers = keys.filter((key) => !needsFullRestart.includes(key) && !live.includes(key));
     return { kind: 'changed', config: next, keys, needsFullRestart, live, forWorkers };
