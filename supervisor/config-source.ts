@@ -129,7 +129,7 @@ export type ConfigSource = ReturnType<typeof createConfigSource>;
 
 /** Keys that differ between two configs and that a worker applies (not the supervisor's own). */
 export function workerKeys(a: Config, b: Config): string[] {
-  const own = [...SUPERVISOR_KEYS, ...SUPERVISOR_LIVE_KEYS];
+  const own = [...RESTART_ONLY_KEYS, ...SUPERVISOR_LIVE_KEYS];
   return changedKeys(a, b).filter((key) => !own.some((root) => key === root || key.startsWith(root + '.')));
 }
 
