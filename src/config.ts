@@ -58,6 +58,8 @@ const gatewaySchema = v.pipe(v.looseObject({
     maxAgeHours: v.optional(v.nullable(v.pipe(v.number(), v.minValue(0.0001))), null),
     /** How often the worker reports its RSS to the supervisor's memory guard. */
     memoryCheckMs: v.optional(int(100, 3_600_000), 5000),
+    /** Keep a second worker loaded and waiting, promoted the moment the serving one crashes. */
+    standby: v.optional(v.boolean(), false),
   }), {}),
   metrics: v.optional(v.looseObject({
     /** false: GET /metrics is not served and nothing is recorded. */
@@ -281,12 +283,24 @@ export function loadConfig(path: string, flags: ConfigFlags = {}, env: NodeJS.Pr
 }
 
 /**
+ * A new gateway token: 32 random bytes, base64url (43 characters), never starting with
+ * `-`, which a command line would read as a flag (`--token -x...`, `Authorization` pasted
+ * into a shell). Drawing again keeps every token equally likely among the rest.
+ */
+export function generateToken(): string {
+  for (;;) {
+    const token = randomBytes(32).toString('base64url');
+    if (!token.startsWith('-')) return token;
+  }
+}
+
+/**
  * Makes sure the gateway has a token: when none is configured anywhere, generates
  * one (32 random bytes, base64url) and stores it in the config file (0600, atomic).
  */
 export function ensureToken(loaded: LoadedConfig): LoadedConfig {
   if (loaded.config.gateway.auth.token) return loaded;
-  const token = randomBytes(32).toString('base64url');
+  const token = generateToken();
   const raw = structuredClone(loaded.raw) as Record<string, any>;
   setPath(raw, ['gateway', 'auth', 'token'], token);
   writeConfigFile(loaded.path, raw);

@@ -21,7 +21,9 @@ export type SupervisorToWorker =
    */
   | { cmd: 'drain'; timeoutMs: number; forRestart?: boolean }
   /** The supervisor's own numbers and counters, for the worker's /metrics (the supervisor loads no metrics library). */
-  | { cmd: 'supervisor-stats'; stats: SupervisorStats };
+  | { cmd: 'supervisor-stats'; stats: SupervisorStats }
+  /** A standby (loaded, not listening) is promoted: listen on the inherited socket, then answer `ready`. */
+  | { cmd: 'serve' };
 
 /** What the supervisor reports about itself and its workers; counters count since this supervisor started. */
 export interface SupervisorStats {
@@ -34,6 +36,8 @@ export interface SupervisorStats {
   recycles: { memory: number; age: number };
   /** Crash policy: crashes within its window (it gives up at `giveUpAt`) and the delay the next crash would get. */
   crashPolicy: { recentCrashes: number; giveUpAt: number; nextDelayMs: number };
+  /** The warm standby (gateway.worker.standby): whether one is loaded and waiting, promotions, its own crashes. */
+  standby: { waiting: boolean; promotions: number; crashes: number };
 }
 
 /** Sent by a worker to its supervisor. */
@@ -47,6 +51,8 @@ export type WorkerToSupervisor =
   | { cmd: 'options-request' }
   /** Listening on the inherited socket and ready to serve. */
   | { cmd: 'ready'; pid: number }
+  /** A standby is loaded and warm, and waits for `serve` without listening. */
+  | { cmd: 'standby-ready'; pid: number }
   | { cmd: 'background-started' }
   | { cmd: 'background-stopped' }
   /** Started draining (stopped accepting). */
@@ -86,6 +92,13 @@ export interface WorkerOptions {
   listenFd: number;
   /** Whether to start background services right away (false during a restart handover). */
   background: boolean;
+  /**
+   * Load the routes that otherwise load on first use before listening, so that no
+   * connection waits for them: for a worker that starts while another one still serves.
+   */
+  warmFirst: boolean;
+  /** A standby: load and warm everything, then wait for `serve` without listening or running background services. */
+  standby: boolean;
   /** Port/host the supervisor bound, for logs and /health. */
   port: number;
   host: string;

@@ -14,6 +14,8 @@ export interface LockInfo {
   host?: string;
   port?: number;
   workerPid?: number | null;
+  /** The loaded standby worker that waits to take over (gateway.worker.standby). */
+  standbyPid?: number | null;
   /** The control channel's path (src/control.ts). */
   control?: string;
 }

@@ -127,6 +127,12 @@ export function createConfigSource(path: string, flags: ConfigFlags, initial: Co
 
 export type ConfigSource = ReturnType<typeof createConfigSource>;
 
+/** Keys that differ between two configs and that a worker applies (not the supervisor's own). */
+export function workerKeys(a: Config, b: Config): string[] {
+  const own = [...RESTART_ONLY_KEYS, ...SUPERVISOR_LIVE_KEYS];
+  return changedKeys(a, b).filter((key) => !own.some((root) => key === root || key.startsWith(root + '.')));
+}
+
 /** Dotted keys whose values differ between two configs (leaves; arrays compared whole). */
 export function changedKeys(a: unknown, b: unknown, prefix = ''): string[] {
   if (isDeepStrictEqual(a, b)) return [];

@@ -10,6 +10,12 @@ export interface StatsReporter {
   countRestart(): void;
   countCrash(): void;
   countRecycle(reason: 'memory' | 'age'): void;
+  /** A standby took over from a crashed or replaced worker. */
+  countPromotion(): void;
+  /** A standby exited without being asked to (not a crash of the serving worker). */
+  countStandbyCrash(): void;
+  /** Whether a loaded standby waits now. */
+  setStandbyWaiting(waiting: boolean): void;
   /** Sends the numbers now to one worker (a worker that just became ready). */
   sendTo(worker: WorkerProcess): void;
   stop(): void;
@@ -25,8 +31,9 @@ export function createStatsReporter(crashPolicy: CrashPolicy, workers: () => Ite
   let restarts = 0;
   let workerCrashes = 0;
   const recycles = { memory: 0, age: 0 };
+  const standby = { waiting: false, promotions: 0, crashes: 0 };
   let latest: SupervisorStats | null = null;
-  const snapshot = (): SupervisorStats => ({ process: sampler.sample(), restarts, workerCrashes, recycles: { ...recycles }, crashPolicy: crashPolicy.state() });
+  const snapshot = (): SupervisorStats => ({ process: sampler.sample(), restarts, workerCrashes, recycles: { ...recycles }, crashPolicy: crashPolicy.state(), standby: { ...standby } });
   const timer = setInterval(() => {
     latest = snapshot();
     for (const worker of workers()) if (worker.state() === 'ready') worker.send({ cmd: 'supervisor-stats', stats: latest });
@@ -36,6 +43,9 @@ export function createStatsReporter(crashPolicy: CrashPolicy, workers: () => Ite
     countRestart: () => void restarts++,
     countCrash: () => void workerCrashes++,
     countRecycle: (reason) => void recycles[reason]++,
+    countPromotion: () => void standby.promotions++,
+    countStandbyCrash: () => void standby.crashes++,
+    setStandbyWaiting: (waiting) => void (standby.waiting = waiting),
     sendTo(worker) {
       // The memory and the counters now; the event-loop delay of the last full interval.
       const now = snapshot();

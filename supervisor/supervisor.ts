@@ -182,8 +182,10 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
     crashPolicy,
     stats,
     guard,
-    fork: (background) =>
-      spawnWorker({ configPath: options.configPath, config: configSource.get(), listenFd: socket.fd, background, port: socket.port, host: socket.host }, sink, logger),
+    fork: (start) =>
+      spawnWorker({ configPath: options.configPath, config: configSource.get(), listenFd: socket.fd, ...start, port: socket.port, host: socket.host }, sink, logger),
+    config: () => configSource.get(),
+    onStandby: (worker) => updateLock({ standbyPid: worker?.pid ?? null }),
     reloadConfig,
     drainMs,
     onServing: (worker) => {

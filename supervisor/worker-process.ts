@@ -1,11 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { setPriority } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import type { Config } from '../src/config.js';
 import { isMessage, type SupervisorToWorker, type WorkerOptions, type WorkerToSupervisor } from '../src/ipc.js';
 import type { Logger } from '../src/logger.js';
 import type { LogSink } from './log-sink.js';
 
-/** online -> ready -> draining -> dead, as in Node's cluster. */
-export type WorkerState = 'starting' | 'ready' | 'draining' | 'dead';
+/** online -> ready -> draining -> dead, as in Node's cluster; a standby waits in `standby` (loaded, not listening) until promoted. */
+export type WorkerState = 'starting' | 'standby' | 'ready' | 'draining' | 'dead';
 
 export interface WorkerExit {
   code: number | null;
@@ -18,6 +20,8 @@ export interface WorkerExit {
 
 export interface WorkerProcess {
   readonly pid: number;
+  /** The config it was started with. */
+  readonly config: Config;
   state(): WorkerState;
   send(message: SupervisorToWorker): void;
   /** Resolves with the next message of this kind, rejects on exit or timeout. */
@@ -36,6 +40,9 @@ export interface WorkerProcess {
 const DEFAULT_WORKER_SCRIPT = fileURLToPath(new URL('../worker/main.js', import.meta.url));
 // After the drain bound, how long a worker may take to exit on its own before SIGKILL.
 const KILL_GRACE_MS = 1000;
+// The nice value of a worker draining for a restart: the worker that took over gets the
+// CPU first, the old one finishes its requests with what is left.
+const DRAINING_NICE = 10;
 
 /**
  * The worker's environment: ours without the gateway token, which reaches the worker in
@@ -74,6 +81,7 @@ export function spawnWorker(options: WorkerOptions, sink: LogSink, logger: Logge
     if (!isMessage<WorkerToSupervisor>(message)) return;
     if (message.cmd === 'options-request') send({ cmd: 'options', options: { ...options, listenFd: 3 } });
     if (message.cmd === 'ready') state = 'ready';
+    if (message.cmd === 'standby-ready' && state === 'starting') state = 'standby';
     if (message.cmd === 'fatal') fatal = message.message;
   });
 
@@ -116,6 +124,13 @@ export function spawnWorker(options: WorkerOptions, sink: LogSink, logger: Logge
     if (state === 'dead') return exited;
     state = 'draining';
     send({ cmd: 'drain', timeoutMs, forRestart });
+    if (forRestart) {
+      try {
+        setPriority(pid, DRAINING_NICE);
+      } catch {
+        // Gone already, or not permitted: it drains at the normal priority.
+      }
+    }
     const timer = setTimeout(() => {
       log.warn({ timeoutMs }, 'worker still alive after the drain bound: killing it');
       child.kill('SIGKILL');
@@ -131,5 +146,5 @@ export function spawnWorker(options: WorkerOptions, sink: LogSink, logger: Logge
     });
   }
 
-  return { pid, state: () => state, send, waitFor, drain, kill, exited, on };
+  return { pid, config: options.config, state: () => state, send, waitFor, drain, kill, exited, on };
 }

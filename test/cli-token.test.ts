@@ -1,10 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { sendControl, controlRevealsToken } from '../src/control.js';
-import { maskToken } from '../src/config.js';
+import { generateToken, maskToken } from '../src/config.js';
 import { removeHome, runCli, startGateway } from './helpers/gateway.js';
 
 /** Every file under `dir` whose content holds `secret`, the lock excepted (it records the gateway's command line). */
@@ -23,7 +22,7 @@ for (const [how, start] of [
   ["XOPC_GATEWAY_TOKEN in the gateway's environment only", (token: string) => ({ env: { XOPC_GATEWAY_TOKEN: token } })],
 ] as const) {
   test(`a token given by ${how} is found by status, token and cron, and written nowhere`, { timeout: 60_000 }, async () => {
-    const token = randomBytes(24).toString('base64url');
+    const token = generateToken();
     const gateway = await startGateway({ config: { logging: { level: 'info' } }, ...start(token) });
     try {
       const status = await runCli(gateway.home, ['gateway', 'status']);

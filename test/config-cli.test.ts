@@ -38,7 +38,7 @@ test('set then get: numbers, text, booleans, lists, objects and agents by id, re
     ['gateway.host', '127.0.0.1', '127.0.0.1'],
     ['gateway.metrics.public', 'true', true],
     ['gateway.trustedProxies', '["10.0.0.0/8","127.0.0.1"]', ['10.0.0.0/8', '127.0.0.1']],
-    ['gateway.worker', '{"maxRssMb":512}', { maxRssMb: 512, maxAgeHours: null, memoryCheckMs: 5000 }],
+    ['gateway.worker', '{"maxRssMb":512}', { maxRssMb: 512, maxAgeHours: null, memoryCheckMs: 5000, standby: false }],
     ['agents.list.ops.model', 'openai/gpt-4o', 'openai/gpt-4o'],
     ['agents.list[0].systemPrompt', 'Be brief.', 'Be brief.'],
     ['providers.local.baseUrl', 'http://127.0.0.1:11434/v1', 'http://127.0.0.1:11434/v1'],

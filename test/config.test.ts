@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, statSync, writeFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError, ensureToken, loadConfig, maskToken, parseSize } from '../src/config.js';
+import { ConfigError, ensureToken, generateToken, loadConfig, maskToken, parseSize } from '../src/config.js';
 import { configHash, configPath, lockPath, stateDir } from '../src/paths.js';
 import { removeHome, tempHome } from './helpers/gateway.js';
 
@@ -131,4 +131,11 @@ test('a masked token never shows more than a quarter of the token', () => {
     const shown = maskToken(token).replace('...', '').length;
     assert.ok(shown * 4 <= length, `length ${length}: ${maskToken(token)} shows ${shown}`);
   }
+});
+
+test('a generated token is 43 base64url characters and never starts with "-" (a command line would take it for a flag)', () => {
+  // One in 64 draws of plain base64url starts with "-": 2000 tokens all but surely include one.
+  const tokens = Array.from({ length: 2000 }, () => generateToken());
+  for (const token of tokens) assert.match(token, /^[A-Za-z0-9_][A-Za-z0-9_-]{42}$/);
+  assert.equal(new Set(tokens).size, tokens.length);
 });

@@ -43,11 +43,17 @@ export interface AppOptions {
   uiRoot?: string;
 }
 
+/** The worker's Koa app, and a way to load now what it otherwise loads after its first request. */
+export type GatewayApp = Koa & {
+  /** Loads the body parser, the metrics library and the routes that load on first use; resolves when done (a failed load is left to the first request). */
+  warm(): Promise<void>;
+};
+
 /**
  * Builds the worker's Koa app. Nothing listens here: the worker hands `app.callback()`
  * to the socket the supervisor gave it, and tests to a server on port 0.
  */
-export function createApp(options: AppOptions): Koa {
+export function createApp(options: AppOptions): GatewayApp {
   const { config } = options;
   const logger = options.logger.child({ component: 'http' });
   const app = new Koa();
@@ -76,7 +82,8 @@ export function createApp(options: AppOptions): Koa {
 
   app.use(createErrorMiddleware({ onStorageFault: (err) => options.storage?.report(err) }));
   app.use(createClientAddress(createProxyTrust(config.gateway.trustedProxies)));
-  app.use(warmUpAfterFirstRequest(() => [jsonBody.preload(), metrics.preload(), ...routers.map((router) => router.preload?.())]));
+  const preloadAll = () => [jsonBody.preload(), metrics.preload(), ...routers.map((router) => router.preload?.())];
+  app.use(warmUpAfterFirstRequest(preloadAll));
   app.use(createRequestLog(logger, metrics.enabled ? (ctx, status, seconds) => metrics.httpRequest(ctx.method, routeTemplate(ctx), status, seconds) : undefined));
   app.use(createCors({ origins: config.gateway.cors.origins }));
   app.use(health.routes());
@@ -88,7 +95,7 @@ export function createApp(options: AppOptions): Koa {
   app.use(jsonBody.middleware);
   for (const router of routers) app.use(router.routes());
   app.use(createNotFound());
-  return app;
+  return Object.assign(app, { warm: async () => void (await Promise.all(preloadAll())) });
 }
 
 /** The template of the route that answered (`/api/sessions/:key`), never the raw path: a label value per URL would grow without bound. */

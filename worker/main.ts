@@ -4,7 +4,8 @@ import { createLogger, type Logger } from '../src/logger.js';
 import { gatewayStateDir } from '../src/paths.js';
 import { resolveLogFile } from '../src/log-file.js';
 import { isMessage, type SupervisorStats, type SupervisorToWorker, type WorkerOptions, type WorkerToSupervisor } from '../src/ipc.js';
-import { createApp } from './app.js';
+import { loadPiAi } from './agent/providers.js';
+import { createApp, type GatewayApp } from './app.js';
 import { createFeatures, type Features } from './features.js';
 import { createDrainableServer, type DrainableServer } from './http-server.js';
 import { createProxyTrust } from './http/client-address.js';
@@ -49,6 +50,15 @@ async function main(): Promise<void> {
   let metrics: Metrics | undefined;
   // Open-ended responses (the live log stream) end when the drain starts, not at its timeout.
   const draining = new AbortController();
+  // A standby waits for this before it listens (see `serve`).
+  let promote: () => void = () => {};
+  let promotedAt = 0;
+  const promoted = new Promise<void>((resolve) => {
+    promote = () => {
+      promotedAt = Date.now();
+      resolve();
+    };
+  });
 
   async function drain(timeoutMs: number, forRestart = false): Promise<void> {
     if (drainStarted) return;
@@ -96,6 +106,7 @@ async function main(): Promise<void> {
     },
     'supervisor-stats': (message: { stats: SupervisorStats }) => metrics?.supervisorStats(message.stats),
     drain: (message: { timeoutMs: number; forRestart?: boolean }) => drain(message.timeoutMs, message.forRestart),
+    serve: () => promote(),
   };
   process.on('message', (message: unknown) => {
     if (isMessage<SupervisorToWorker>(message)) void handlers[message.cmd]?.(message);
@@ -136,6 +147,9 @@ async function main(): Promise<void> {
     console.error(`xopc worker: ${(err as Error).message}`);
     process.exit(1);
   }
+  let app: GatewayApp;
+  // A standby's "ready" counts from its promotion.
+  let readyFrom = startedAt;
   try {
     // Validated by the supervisor: the worker does not load the schema library (a faster start).
     const config = options.config;
@@ -146,7 +160,7 @@ async function main(): Promise<void> {
     const status = lazyRoutes(['/api/status'], async () => (await import('./routes/status.js')).createStatusRouter({
       config, startedAt, supervisorPid: process.ppid, host: options.host, port: options.port, channels: () => channels.list().map((channel) => channel.name),
     }));
-    const app = createApp({ config, logger, logFile: resolveLogFile(config.logging, options.configPath), startedAt, routers: [...features.routers, status], draining: draining.signal, storage: features.services.storage, metrics, readiness });
+    app = createApp({ config, logger, logFile: resolveLogFile(config.logging, options.configPath), startedAt, routers: [...features.routers, status], draining: draining.signal, storage: features.services.storage, metrics, readiness });
     const { gateway } = config;
     const log = logger;
     http = createDrainableServer(app.callback(), {
@@ -159,6 +173,27 @@ async function main(): Promise<void> {
       onCapReached: ({ address, open, scope }) =>
         log.warn({ address, open, scope }, scope === 'total' ? `gateway.maxConnections (${open}) reached: new connections are closed at once` : `${address} holds gateway.maxConnectionsPerAddress (${open}) connections: its new ones are closed at once`),
     });
+  } catch (err) {
+    return failStart(err);
+  }
+  if (options.standby) {
+    // Everything a first request could wait for is loaded now; the socket stays untouched
+    // (two workers accepting would both act on the same sessions) until the promotion. A
+    // standby promoted while still loading listens at once and loads the rest meanwhile.
+    const loaded = Promise.all([app.warm(), loadPiAi().catch(() => {})]);
+    const first = await Promise.race([loaded.then(() => 'loaded' as const), promoted.then(() => 'promoted' as const)]);
+    if (first === 'loaded') {
+      logger.info({ ms: Date.now() - startedAt }, 'standby worker loaded: waiting to be promoted');
+      await new Promise<void>((resolve) => destination.flush(() => resolve()));
+      send({ cmd: 'standby-ready', pid: process.pid });
+      await promoted;
+    }
+    readyFrom = promotedAt;
+  } else if (options.warmFirst) {
+    // Another worker serves meanwhile: this one's first connections need not wait for these modules.
+    await app.warm();
+  }
+  try {
     await http.listen(options.listenFd);
     const address = http.server.address();
     // The socket must be the one the supervisor bound; anything else is a bug upstream.
@@ -166,15 +201,10 @@ async function main(): Promise<void> {
       throw new Error(`listen EADDRINUSE: inherited socket is not bound to port ${options.port}`);
     }
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    logger?.error({ err }, 'worker start-up failed');
-    send({ cmd: 'fatal', message });
-    // Let the message reach the supervisor before exiting.
-    setTimeout(() => process.exit(1), 100);
-    return;
+    return failStart(err);
   }
   lifecycle.serving();
-  logger.info({ ms: Date.now() - startedAt }, 'worker ready');
+  logger.info({ ms: Date.now() - readyFrom, ...(options.standby ? { promoted: true } : {}) }, 'worker ready');
   // The start-up lines go down the log pipe before "ready" goes down the IPC channel, so
   // the supervisor's "gateway listening" that answers it is logged after them, not before.
   await new Promise<void>((resolve) => destination.flush(() => resolve()));
@@ -184,6 +214,15 @@ async function main(): Promise<void> {
   // message every few seconds.
   setInterval(() => send({ cmd: 'memory', rssBytes: process.memoryUsage.rss() }), options.config.gateway.worker.memoryCheckMs).unref();
   if (options.background) await handlers['start-background']({});
+
+  /** Start-up failed in a way a new worker would not fix: say why, then exit. */
+  function failStart(err: unknown): void {
+    const message = err instanceof Error ? err.message : String(err);
+    logger?.error({ err }, 'worker start-up failed');
+    send({ cmd: 'fatal', message });
+    // Let the message reach the supervisor before exiting.
+    setTimeout(() => process.exit(1), 100);
+  }
 }
 
 void main();

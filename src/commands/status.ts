@@ -70,12 +70,12 @@ export async function showStatus(options: StatusOptions): Promise<number> {
     return EXIT.FAILURE;
   }
   print(
-    { state: 'running', running: true, pid: info.pid, workerPid: info.workerPid ?? null, host, port, url, uptime: health.uptime, token: maskToken(token), configPath: info.configPath, restart: (info as { restart?: unknown }).restart ?? null },
+    { state: 'running', running: true, pid: info.pid, workerPid: info.workerPid ?? null, standbyPid: info.standbyPid ?? null, host, port, url, uptime: health.uptime, token: maskToken(token), configPath: info.configPath, restart: (info as { restart?: unknown }).restart ?? null },
     [
       '✅ Gateway is running',
       '',
       `   Port: ${port}`,
-      `   PID: ${info.pid} (worker ${info.workerPid ?? '-'})`,
+      `   PID: ${info.pid} (worker ${info.workerPid ?? '-'}${info.standbyPid ? `, standby ${info.standbyPid}` : ''})`,
       `   Uptime: ${health.uptime}s`,
       '',
       '🌐 Access:',

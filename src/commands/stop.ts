@@ -38,7 +38,7 @@ export async function stopGateway(options: StopOptions): Promise<number> {
     return EXIT.OK;
   }
   if (lock.state === 'unreadable') return stopBehindUnreadableLock(target, lock, options, (requestedMs ?? configuredDrain(target)) + EXIT_GRACE_MS);
-  const { pid, workerPid } = lock.info;
+  const { pid, workerPid, standbyPid } = lock.info;
   const drainMs = requestedMs ?? configuredDrain(target);
   const waitMs = drainMs + EXIT_GRACE_MS;
   const service = (lock.info as { service?: string | null }).service ?? null;
@@ -54,6 +54,7 @@ export async function stopGateway(options: StopOptions): Promise<number> {
   if (options.force) {
     signal(pid, 'SIGKILL');
     if (workerPid) signal(workerPid, 'SIGKILL');
+    if (standbyPid) signal(standbyPid, 'SIGKILL');
   } else if (requestedMs !== undefined && lock.info.control) {
     // Only the control channel carries a drain bound; a signal means "your configured one".
     await deliver(target, lock.info, 'stop', 'control', requestedMs);
@@ -66,6 +67,7 @@ export async function stopGateway(options: StopOptions): Promise<number> {
     out.note(`Gateway (pid ${pid}) did not stop within ${waitMs} ms: sending SIGKILL.`);
     signal(pid, 'SIGKILL');
     if (workerPid) signal(workerPid, 'SIGKILL');
+    if (standbyPid) signal(standbyPid, 'SIGKILL');
     if (!(await waitForExit(pid, 2000))) throw new CliError(`Gateway (pid ${pid}) is still running after SIGKILL.`);
   }
   // A worker whose supervisor died exits by itself within a second; make sure.

@@ -1,17 +1,13 @@
-import { randomBytes } from 'node:crypto';
 import { CliError, EXIT } from '../cli-error.js';
 import { resolveTarget, type TargetOptions } from './common.js';
 import { findToken } from './find-token.js';
+import { generateToken } from '../config.js';
 
 export interface TokenOptions extends TargetOptions {
   new?: boolean;
   json?: boolean;
 }
 
-/** A new token as the gateway generates one: 32 random bytes, base64url (43 characters). */
-export function generateToken(): string {
-  return randomBytes(32).toString('base64url');
-}
 
 /**
  * `xopc gateway token`: prints the token the running gateway uses (else the config's), the

@@ -30,6 +30,8 @@ export interface LockJson {
   port?: number;
   host?: string;
   workerPid?: number | null;
+  /** The loaded standby worker (gateway.worker.standby). */
+  standbyPid?: number | null;
   startTime: number | null;
   configPath: string;
   /** The control channel's path. */
@@ -155,6 +157,7 @@ export async function startGateway(options: StartOptions = {}): Promise<Gateway>
     if (info?.workerPid && info.pid !== process.pid) {
       seenPids.add(info.pid);
       seenPids.add(info.workerPid);
+      if (info.standbyPid) seenPids.add(info.standbyPid);
     }
     return info;
   };

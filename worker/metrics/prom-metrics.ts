@@ -70,6 +70,9 @@ export function createPromMetrics(sources: PromMetricsSources) {
   supervisorGauge('xopc_worker_crashes_recent', 'Worker crashes within the crash policy window (60 s)', (s) => s.crashPolicy.recentCrashes);
   supervisorGauge('xopc_worker_crashes_give_up', 'Crashes within the window at which the supervisor gives up and exits', (s) => s.crashPolicy.giveUpAt);
   supervisorGauge('xopc_worker_crash_backoff_seconds', 'Delay before a new worker if the current one crashed now', (s) => s.crashPolicy.nextDelayMs / 1000);
+  supervisorGauge('xopc_worker_standby_waiting', 'Whether a loaded standby worker waits to take over (gateway.worker.standby): 1 or 0', (s) => (s.standby?.waiting ? 1 : 0));
+  counterFromSupervisor('xopc_worker_standby_promotions_total', 'Standby workers promoted to serve (after a crash, or a memory-guard replacement) since the supervisor started', (s) => s.standby?.promotions ?? 0);
+  counterFromSupervisor('xopc_worker_standby_crashes_total', 'Standby workers that exited without being asked to (not counted as worker crashes)', (s) => s.standby?.crashes ?? 0);
 
   const memory = new Gauge({ name: 'xopc_process_resident_memory_bytes', help: 'Resident memory (RSS), by process (worker, supervisor)', labelNames: ['process'] as const, registers });
   const heap = new Gauge({ name: 'xopc_process_heap_used_bytes', help: 'V8 heap in use, by process (worker, supervisor)', labelNames: ['process'] as const, registers });
