@@ -220,7 +220,8 @@ test('the memory guard\'s replacement promotes the standby', async () => {
     const before = await waitForStandby(gateway);
     const after = await gateway.waitForServing({ exceptWorkerPid: before.workerPid!, timeoutMs: 20_000 });
     assert.equal(after.workerPid, before.standbyPid);
-    assert.match(gateway.output(), /restart done: the standby worker serving/);
+    // The lock names the new worker just before the supervisor logs it.
+    await waitUntil(() => /restart done: the standby worker serving/.test(gateway.output()), 5000, 'the promotion to be logged');
   } finally {
     await dispose(gateway);
   }

@@ -184,6 +184,8 @@ describe('control page: sign-in and chat', { skip: needsChromium() }, () => {
     assert.equal(await first.locator('.messages .message.error').count(), 0);
     assert.equal(await second.locator('.messages .message.error').count(), 0);
     await first.reload();
+    // The conversation's history arrives after the page has loaded.
+    await first.locator('.messages .message.user', { hasText: 'the second message' }).waitFor({ timeout: WAIT_MS });
     const texts = await first.locator('.messages .message.user').allTextContents();
     assert.deepEqual(texts.slice(-2), [long, 'the second message'], 'both are in the conversation, in the order sent');
     assert.deepEqual(pageErrors(first), []);
