@@ -1,10 +1,9 @@
 import { cac, type CAC } from 'cac';
-import { EXIT } from '../cli-error.js';
+import { CONFIG_OPTION, helpWithoutCommand } from './cli-options.js';
 import { VERSION } from '../version.js';
 import type { GetOptions, ValidateOptions } from './config-read.js';
 import type { SetOptions, UnsetOptions } from './config-write.js';
 
-const CONFIG_OPTION = ['--config <path>', 'Config file (default: $XOPC_CONFIG or ~/.xopc/config.json)'] as const;
 const SHOW_SECRETS_OPTION = ['--show-secrets', 'Print tokens, API keys and webhook secrets in full (default: masked)'] as const;
 
 /**
@@ -14,13 +13,7 @@ const SHOW_SECRETS_OPTION = ['--show-secrets', 'Print tokens, API keys and webho
 export function buildConfigCli(): CAC {
   const cli = cac('xopc config');
 
-  cli
-    .command('', '(no command) show this help')
-    .usage('<command> [options]')
-    .action(() => {
-      cli.outputHelp();
-      return EXIT.USAGE;
-    });
+  helpWithoutCommand(cli);
 
   cli
     .command('get [key]', 'Print the value at a dotted key (gateway.port, agents.list.main.model; none: the whole config), defaults filled in')

@@ -1,4 +1,5 @@
 import { cac, type CAC } from 'cac';
+import { CONFIG_OPTION, helpWithoutCommand } from './cli-options.js';
 import { CliError, EXIT } from '../cli-error.js';
 import { VERSION } from '../version.js';
 import { describeApiError } from './api-error.js';
@@ -44,20 +45,13 @@ interface JobJson {
 }
 
 const REQUEST_TIMEOUT_MS = 10_000;
-const CONFIG_OPTION = ['--config <path>', 'Config file (default: $XOPC_CONFIG or ~/.xopc/config.json)'] as const;
 const TOKEN_OPTION = ['--token <token>', "Gateway token (default: the running gateway's, asked over its control channel)"] as const;
 
 /** `xopc cron list | add | rm | run | toggle`: manages the running gateway's cron jobs through its API. */
 export function buildCronCli(): CAC {
   const cli = cac('xopc cron');
 
-  cli
-    .command('', '(no command) show this help')
-    .usage('<command> [options]')
-    .action(() => {
-      cli.outputHelp();
-      return EXIT.USAGE;
-    });
+  helpWithoutCommand(cli);
 
   cli
     .command('list', 'List jobs with their next and last run')

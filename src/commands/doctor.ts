@@ -2,6 +2,7 @@ import { cac, type CAC } from 'cac';
 import { homedir } from 'node:os';
 import { loadConfig, type LoadedConfig } from '../config.js';
 import { EXIT } from '../cli-error.js';
+import { CONFIG_OPTION } from './cli-options.js';
 import { checkConfig, checkDisk, checkLock, checkLogs, checkNode, checkPermissions, checkPort, checkToken } from '../doctor/local-checks.js';
 import { checkProviders, checkTelegram, checkWebhookReplyUrl } from '../doctor/peer-checks.js';
 import { checkService } from '../doctor/service-checks.js';
@@ -24,7 +25,7 @@ export function buildDoctorCli(): CAC {
     .command('', 'Check the gateway set-up: config, permissions, token, port, lock, providers, channels, service, disk, logs')
     .option('--json', 'Print the checks as JSON')
     .option('--fix', 'Tighten file permissions and remove a stale lock')
-    .option('--config <path>', 'Config file (default: $XOPC_CONFIG or ~/.xopc/config.json)')
+    .option(...CONFIG_OPTION)
     .action((options: DoctorOptions) => runDoctor(options));
   cli.help();
   cli.version(VERSION);

@@ -1,4 +1,5 @@
 import { cac, type CAC } from 'cac';
+import { CONFIG_OPTION } from './cli-options.js';
 import { VERSION } from '../version.js';
 import type { DashboardOptions } from './dashboard.js';
 import type { LogsOptions } from './logs.js';
@@ -10,7 +11,6 @@ import type { StopOptions } from './stop.js';
 import type { TokenOptions } from './token.js';
 import type { UninstallOptions } from './service.js';
 
-const CONFIG_OPTION = ['--config <path>', 'Config file (default: $XOPC_CONFIG or ~/.xopc/config.json)'] as const;
 const TIMEOUT_OPTION = ['--timeout <ms>', 'How long to wait for /health after starting (0: do not wait)', { default: 15000 }] as const;
 
 /**
