@@ -5,7 +5,13 @@
  * visit) or a reload in the same context (warm: hashed assets from the cache, the HTML
  * revalidated). The times come from the page's own clock: Navigation Timing
  * (responseEnd, domContentLoadedEventEnd), Paint Timing (first-contentful-paint) and a
- * mark set the moment `#chat-input` exists and can take focus.
+ * mark set the moment `#chat-input` exists and can take focus, and one set when the browser
+ * creates the document (what comes before it is the browser's: the request, and a new
+ * renderer process where the navigation needs one).
+ *
+ * A reference is measured in the same runs: a page that is nothing but a chat box, one
+ * `<textarea>` in the HTML, served by a bare `node:http` server with the same headers. It is
+ * the floor: what this browser on this machine needs to show any page at all.
  *
  * With `--before=DIR` (a built checkout of another version) both are measured in the same
  * runs, one after the other in alternating order, so a busy machine weighs on both alike.
@@ -13,9 +19,12 @@
  *   npm run bench:ui-page [-- --runs=15 --before=DIR]
  */
 import { readdirSync, statSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
+import { PAGE_SECURITY_HEADERS } from '../worker/http/ui-static.js';
 import { CHROMIUM, inPage, launchChromium } from '../test/helpers/browser.js';
 import { benchGateway } from './lib/gateway.js';
 import { numberArg, onCleanup, quick, runBench, stringArg } from './lib/run.js';
@@ -27,8 +36,9 @@ const BEFORE = stringArg('before', '');
 const TOKEN = 'bench-token-0123456789abcdefghij';
 const UI_DIR = fileURLToPath(new URL('../ui/', import.meta.url));
 
-// Runs in the page before its own scripts: marks when the chat box is usable.
+// Runs in the page before its own scripts: marks when the document exists and when the chat box is usable.
 const MARK_USABLE = `
+performance.mark('document-created');
 new MutationObserver((_, observer) => {
   const box = document.getElementById('chat-input');
   if (box && !box.disabled && box.offsetParent !== null) {
@@ -44,27 +54,32 @@ interface Sample {
   responseEnd: number;
   domContentLoaded: number;
   fcp: number;
+  documentCreated: number;
   usable: number;
 }
 
-async function measure(page: Page): Promise<Sample> {
+async function measure(page: Page, reference = false): Promise<Sample> {
   await page.locator('#chat-input').waitFor({ timeout: 15_000 });
   await page.waitForLoadState('load');
+  if (!reference) {
   // The Markdown renderer and the other views load once the first view is painted: wait for
   // them, so that the bytes count everything the page downloads, not only the first view.
   // A function, not a string: the page's CSP forbids evaluating strings, and Playwright's polling would.
-  await page.waitForFunction(() => (globalThis as any).performance.getEntriesByType('resource').some((r: { name: string; responseEnd: number }) => r.name.includes('/assets/markdown-') && r.responseEnd > 0), undefined, { timeout: 15_000 });
+    await page.waitForFunction(() => (globalThis as any).performance.getEntriesByType('resource').some((r: { name: string; responseEnd: number }) => r.name.includes('/assets/markdown-') && r.responseEnd > 0), undefined, { timeout: 15_000 });
+  }
   return inPage<Sample>(page, `(() => {
     const nav = performance.getEntriesByType('navigation')[0];
     const resources = performance.getEntriesByType('resource').filter((r) => !r.name.includes('/api/'));
     const fcp = performance.getEntriesByName('first-contentful-paint')[0];
     const usable = performance.getEntriesByName('chat-usable')[0];
+    const created = performance.getEntriesByName('document-created')[0];
     return {
       bytes: nav.transferSize + resources.reduce((sum, r) => sum + r.transferSize, 0),
       requests: 1 + resources.length,
       responseEnd: nav.responseEnd,
       domContentLoaded: nav.domContentLoadedEventEnd,
       fcp: fcp ? fcp.startTime : NaN,
+      documentCreated: created ? created.startTime : NaN,
       usable: usable ? usable.startTime : NaN,
     };
   })()`);
@@ -86,6 +101,7 @@ function builtSizes(): Array<[string, number, number, number]> {
 interface Target {
   name: string;
   url: string;
+  reference?: boolean;
   cold: Sample[];
   warm: Sample[];
 }
@@ -97,6 +113,8 @@ async function main(): Promise<void> {
   const browser = await launchChromium();
   onCleanup(() => browser.close());
   const targets: Target[] = gateways.map(({ name, gateway }) => ({ name, url: gateway.url(`/#token=${TOKEN}`), cold: [], warm: [] }));
+  const floor = await startFloorPage();
+  targets.push({ name: 'reference: a page that is only a chat box', url: floor, reference: true, cold: [], warm: [] });
   // The first page request loads the static-file middleware; the first API request the routes.
   for (const target of targets) {
     const warmUp = await browser.newPage();
@@ -112,9 +130,9 @@ async function main(): Promise<void> {
       await context.addInitScript(MARK_USABLE);
       const page = await context.newPage();
       await page.goto(target.url);
-      target.cold.push(await measure(page));
+      target.cold.push(await measure(page, target.reference));
       await page.reload();
-      target.warm.push(await measure(page));
+      target.warm.push(await measure(page, target.reference));
       await context.close();
     }
   }
@@ -128,14 +146,25 @@ async function main(): Promise<void> {
   console.log();
   const row = (name: string, samples: Sample[]) => {
     const pick = (key: keyof Sample) => samples.map((s) => s[key]).sort((a, b) => a - b);
-    return [name, fmt(median(pick('bytes')), 0), fmt(median(pick('requests')), 0), fmt(median(pick('responseEnd'))), fmt(median(pick('domContentLoaded'))), fmt(median(pick('fcp'))), `**${fmt(median(pick('usable')))}**`, fmt(percentile(pick('usable'), 95))];
+    const ownTime = samples.map((s) => s.usable - s.documentCreated).sort((a, b) => a - b);
+    return [name, fmt(median(pick('bytes')), 0), fmt(median(pick('requests')), 0), fmt(median(pick('responseEnd'))), fmt(median(pick('documentCreated'))), fmt(median(pick('domContentLoaded'))), fmt(median(pick('fcp'))), `**${fmt(median(pick('usable')))}**`, fmt(percentile(pick('usable'), 95)), fmt(median(ownTime))];
   };
-  const label = (visit: string, target: Target) => (targets.length === 1 ? visit : `${visit}, ${target.name}`);
-  console.log(table(['visit', 'bytes on the wire (median)', 'requests', 'HTML responseEnd', 'DOMContentLoaded', 'first contentful paint', 'chat box usable (median)', 'chat box usable p95'], [
+  const label = (visit: string, target: Target) => `${visit}, ${target.name}`;
+  console.log(table(['visit', 'bytes on the wire (median)', 'requests', 'HTML responseEnd', 'document created', 'DOMContentLoaded', 'first contentful paint', 'chat box usable (median)', 'chat box usable p95', 'usable - document created (median)'], [
     ...targets.map((target) => row(label('first visit (empty cache)', target), target.cold)),
     ...targets.map((target) => row(label('reload (cached assets)', target), target.warm)),
   ]));
   console.log(`\n"bytes on the wire" is the Resource Timing transferSize of the page and its assets (headers included, API calls excluded).`);
+  console.log('"document created" is when the browser made the document (an init script\'s mark): the time before it is the request and, where needed, a new renderer process.');
+}
+
+/** The reference page: one `<textarea id="chat-input">` in the HTML, the page's own security headers, a bare node:http server. */
+async function startFloorPage(): Promise<string> {
+  const html = '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>xopc</title></head><body><textarea id="chat-input" aria-label="Message"></textarea></body></html>';
+  const server = createServer((_req, res) => res.writeHead(200, { ...PAGE_SECURITY_HEADERS, 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-cache' }).end(html));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  onCleanup(() => new Promise((resolve) => server.close(resolve)));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
 }
 
 await runBench('Control page size and time to a usable chat box', 10 * 60_000, main);

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
@@ -215,6 +217,32 @@ describe('control page: sign-in and chat', { skip: needsChromium() }, () => {
     assert.ok(checks.length >= 3, 'the page, its script and its stylesheet were checked');
     assert.deepEqual(urls.filter((url) => url.includes(TOKEN)), [], 'the token is in no request URL (the fragment is never sent)');
     await page.context().close();
+  });
+
+  test("a page of another site that opens the control page gets no handle on its window; the person's own visit skips that policy", async () => {
+    // Another origin on this host (another port is another origin of the same site).
+    const other = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>another site</title>'));
+    await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+    try {
+      const page = await newPage(browser);
+      await page.goto(`http://127.0.0.1:${(other.address() as AddressInfo).port}/`);
+      const [popup, response] = await Promise.all([
+        page.context().waitForEvent('page'),
+        page.context().waitForEvent('response', (r) => new URL(r.url()).port === String(gateway.port) && new URL(r.url()).pathname === '/'),
+        inPage(page, `(window.opened = window.open(${JSON.stringify(gateway.url('/'))}), true)`),
+      ]);
+      assert.equal(await response.headerValue('cross-origin-opener-policy'), 'same-origin');
+      await popup.locator('#token').waitFor({ timeout: WAIT_MS });
+      assert.equal(await inPage(popup, 'window.opener === null'), true, 'the control page has no opener');
+      assert.equal(await inPage(page, 'window.opened.closed'), true, 'the other site sees the window as closed: it cannot navigate or probe it');
+      const own = await newPage(browser);
+      const ownResponse = await own.goto(gateway.url('/'));
+      assert.equal(await ownResponse!.headerValue('cross-origin-opener-policy'), null, 'a navigation from the address bar has no other window to keep away');
+      await own.context().close();
+      await page.context().close();
+    } finally {
+      other.close();
+    }
   });
 
   // Last: it locks this machine's address out of the gateway for minutes.

@@ -69,6 +69,24 @@ test('an unchanged page revalidates with 304', async () => {
   assert.equal(String(again.headers['content-security-policy']).includes("frame-ancestors 'none'"), true);
 });
 
+test("the HTML keeps other sites' windows away (Cross-Origin-Opener-Policy) unless the person or the page itself navigated to it", async () => {
+  const coop = async (path: string, site: string | null, extra: Record<string, string> = {}) => {
+    const res = await plainGet(path, { ...(site ? { 'sec-fetch-site': site } : {}), ...extra });
+    return { status: res.status, coop: res.headers['cross-origin-opener-policy'] ?? null, vary: String(res.headers.vary) };
+  };
+  // Typed, bookmarked, opened by `xopc gateway dashboard`; or the page reloading itself.
+  for (const site of ['none', 'same-origin']) assert.deepEqual(await coop('/', site), { status: 200, coop: null, vary: 'Accept-Encoding, Sec-Fetch-Site' }, site);
+  // Opened or linked by another site (another port of this host is `same-site`), or a browser without Fetch Metadata.
+  for (const site of ['same-site', 'cross-site', null]) assert.equal((await coop('/', site)).coop, 'same-origin', String(site));
+  assert.equal((await coop('/index.html', 'cross-site')).coop, 'same-origin');
+  // A revalidation carries it too: the browser merges the 304's headers into its cached copy.
+  const lastModified = (await plainGet('/', {})).headers['last-modified']!;
+  assert.deepEqual(await coop('/', 'cross-site', { 'if-modified-since': lastModified }), { status: 304, coop: 'same-origin', vary: 'Accept-Encoding, Sec-Fetch-Site' });
+  // Scripts and styles are not documents: the policy means nothing on them.
+  const script = assetNames().find((name) => name.startsWith('main-'))!;
+  assert.deepEqual(await coop(`/assets/${script}`, 'cross-site'), { status: 200, coop: null, vary: 'Accept-Encoding' });
+});
+
 test('the API keeps its JSON answers: unknown /api paths and unknown files are NOT_FOUND, no file escapes the folder', async () => {
   for (const path of ['/api/nope', '/API/nope', '/nope.js', '/assets/nope-ABCDEFGH.js', '/chat', '/assets/sub/dir.js']) {
     const res = await fetch(gateway.url(path), { headers: { authorization: `Bearer ${TOKEN}` } });

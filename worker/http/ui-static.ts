@@ -25,9 +25,23 @@ export const PAGE_SECURITY_HEADERS: Readonly<Record<string, string>> = {
   'X-Content-Type-Options': 'nosniff',
   'Referrer-Policy': 'no-referrer',
   'X-Frame-Options': 'DENY',
-  'Cross-Origin-Opener-Policy': 'same-origin',
   'Cross-Origin-Resource-Policy': 'same-origin',
 };
+
+/**
+ * `Cross-Origin-Opener-Policy: same-origin` on the HTML, unless the browser says (Fetch
+ * Metadata) that the navigation came from the person (address bar, bookmark, a link opened
+ * by `xopc gateway dashboard`: `Sec-Fetch-Site: none`) or from the page itself (`same-origin`).
+ * Another site that opens or links to the page (`same-site`, `cross-site`, or a browser that
+ * sends no such header) gets the header, and so no handle on the page's window: it cannot
+ * navigate it elsewhere (to a look-alike sign-in) or probe it. On every navigation the header
+ * costs a browsing-context-group switch, which in Chromium is a new renderer process before
+ * the page can start (~100-150 ms of a first visit on a 2-core machine, BENCHMARKS.md 8),
+ * and it protects nothing where no other site is involved.
+ */
+function openerPolicy(secFetchSite: string | undefined): string | null {
+  return secFetchSite === 'none' || secFetchSite === 'same-origin' ? null : 'same-origin';
+}
 
 // File names the build gives a content hash: they never change, so browsers keep them for a year.
 const HASHED_ASSET = /^\/assets\/[^/]+-[A-Z0-9]{8,}\.[a-z0-9]+$/i;
@@ -60,8 +74,10 @@ export function createUiStatic(options: UiStaticOptions = {}): Koa.Middleware {
       // The page is one file plus its assets: no dotfiles, no directory listings.
       hidden: false,
       setHeaders(res, path) {
-        res.setHeader('Vary', 'Accept-Encoding');
-        res.setHeader('Cache-Control', HASHED_ASSET.test(toUrlPath(path, root)) ? IMMUTABLE : REVALIDATE);
+        const urlPath = toUrlPath(path, root);
+        // The HTML's headers also depend on Sec-Fetch-Site (see openerPolicy).
+        res.setHeader('Vary', urlPath.startsWith('/assets/') ? 'Accept-Encoding' : 'Accept-Encoding, Sec-Fetch-Site');
+        res.setHeader('Cache-Control', HASHED_ASSET.test(urlPath) ? IMMUTABLE : REVALIDATE);
       },
     });
   });
@@ -69,6 +85,8 @@ export function createUiStatic(options: UiStaticOptions = {}): Koa.Middleware {
   return async function uiStatic(ctx, next) {
     if ((ctx.method !== 'GET' && ctx.method !== 'HEAD') || !PAGE_PATH.test(ctx.path)) return next();
     ctx.set(PAGE_SECURITY_HEADERS);
+    const coop = ctx.path.startsWith('/assets/') ? null : openerPolicy(ctx.get('Sec-Fetch-Site') || undefined);
+    if (coop) ctx.set('Cross-Origin-Opener-Policy', coop);
     await (await serve.get())(ctx, next);
     // koa-send sets Last-Modified but does not answer conditional requests itself.
     if (ctx.status === 200 && ctx.fresh) {
