@@ -36,8 +36,8 @@ export interface SupervisorStats {
   recycles: { memory: number; age: number };
   /** Crash policy: crashes within its window (it gives up at `giveUpAt`) and the delay the next crash would get. */
   crashPolicy: { recentCrashes: number; giveUpAt: number; nextDelayMs: number };
-  /** The warm standby (gateway.worker.standby): whether one is loaded and waiting, promotions, its own crashes. */
-  standby: { waiting: boolean; promotions: number; crashes: number };
+  /** The warm standby (gateway.worker.standby): whether one is loaded and waiting (and its RSS, once it reported), promotions, its own crashes. */
+  standby: { waiting: boolean; rssBytes: number | null; promotions: number; crashes: number };
 }
 
 /** Sent by a worker to its supervisor. */

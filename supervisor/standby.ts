@@ -109,6 +109,8 @@ export function createStandby(options: StandbyOptions) {
       return worker;
     },
     ensure,
+    /** Whether `worker` is the standby that is loaded and waits now. */
+    isWaiting: (worker: WorkerProcess): boolean => waiting && slot === worker,
     /**
      * After the config was re-read: a standby started with another config (in a key a
      * worker applies) is ended (a new one follows with `ensure`), so that a promotion

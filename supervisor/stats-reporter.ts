@@ -14,8 +14,10 @@ export interface StatsReporter {
   countPromotion(): void;
   /** A standby exited without being asked to (not a crash of the serving worker). */
   countStandbyCrash(): void;
-  /** Whether a loaded standby waits now. */
+  /** Whether a loaded standby waits now (none waiting forgets its memory). */
   setStandbyWaiting(waiting: boolean): void;
+  /** The waiting standby's latest memory report. */
+  setStandbyRss(rssBytes: number): void;
   /** Sends the numbers now to one worker (a worker that just became ready). */
   sendTo(worker: WorkerProcess): void;
   stop(): void;
@@ -31,7 +33,7 @@ export function createStatsReporter(crashPolicy: CrashPolicy, workers: () => Ite
   let restarts = 0;
   let workerCrashes = 0;
   const recycles = { memory: 0, age: 0 };
-  const standby = { waiting: false, promotions: 0, crashes: 0 };
+  const standby: SupervisorStats['standby'] = { waiting: false, rssBytes: null, promotions: 0, crashes: 0 };
   let latest: SupervisorStats | null = null;
   const snapshot = (): SupervisorStats => ({ process: sampler.sample(), restarts, workerCrashes, recycles: { ...recycles }, crashPolicy: crashPolicy.state(), standby: { ...standby } });
   const timer = setInterval(() => {
@@ -45,7 +47,11 @@ export function createStatsReporter(crashPolicy: CrashPolicy, workers: () => Ite
     countRecycle: (reason) => void recycles[reason]++,
     countPromotion: () => void standby.promotions++,
     countStandbyCrash: () => void standby.crashes++,
-    setStandbyWaiting: (waiting) => void (standby.waiting = waiting),
+    setStandbyWaiting(waiting) {
+      standby.waiting = waiting;
+      if (!waiting) standby.rssBytes = null;
+    },
+    setStandbyRss: (rssBytes) => void (standby.rssBytes = rssBytes),
     sendTo(worker) {
       // The memory and the counters now; the event-loop delay of the last full interval.
       const now = snapshot();

@@ -89,7 +89,11 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
     const worker = options.fork(how);
     live.add(worker);
     guard.started(worker.pid);
-    worker.on('memory', (message) => onMemoryReport(worker, message.rssBytes));
+    worker.on('memory', (message) => {
+      // A waiting standby's memory is shown in /metrics; the guard watches only the serving worker.
+      if (standby.isWaiting(worker)) stats.setStandbyRss(message.rssBytes);
+      else onMemoryReport(worker, message.rssBytes);
+    });
     void worker.exited.then((exit) => {
       live.delete(worker);
       guard.exited(worker.pid);

@@ -198,6 +198,32 @@ test('a config change replaces the standby; gateway.worker.standby off ends it',
   }
 });
 
+test("a waiting standby's memory is in /metrics while it waits, and gone once none waits", async () => {
+  const gateway = await started({ gateway: { auth: { token: TOKEN }, worker: { standby: true, memoryCheckMs: 500 } } });
+  const standbyRss = async () => {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const text = await (await fetch(gateway.url('/metrics'), { headers: { authorization: `Bearer ${TOKEN}` } })).text();
+    const match = /^xopc_process_resident_memory_bytes\{process="standby"\} (\d+)$/m.exec(text);
+    return match ? Number(match[1]) : null;
+  };
+  try {
+    const { standbyPid } = await waitForStandby(gateway);
+    // The supervisor passes its numbers to the worker every 5 s.
+    const reported = await waitUntil(standbyRss, 15_000, 'the standby\'s RSS in /metrics');
+    const actual = Number(/^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${standbyPid}/status`, 'utf8'))![1]) * 1024;
+    assert.ok(reported > actual / 2 && reported < actual * 2, `reported ${reported} bytes, /proc says ${actual}`);
+
+    const config = JSON.parse(readFileSync(gateway.configPath, 'utf8'));
+    config.gateway.worker.standby = false;
+    writeFileSync(gateway.configPath, JSON.stringify(config));
+    await waitUntil(() => !gateway.lock()?.standbyPid && !alive(standbyPid), 30_000, `the standby ${standbyPid} to end`);
+    await gateway.waitForServing();
+    await waitUntil(async () => (await standbyRss()) === null, 15_000, 'the standby series to go once none waits');
+  } finally {
+    await dispose(gateway);
+  }
+});
+
 test('in-process SIGUSR1: a fresh worker serves, the standby is replaced', async () => {
   const gateway = await started(STANDBY, { XOPC_ALLOW_SIGUSR1_RESTART: '1', XOPC_NO_RESPAWN: '1' });
   try {

@@ -150,6 +150,7 @@ async function main(): Promise<void> {
   let app: GatewayApp;
   // A standby's "ready" counts from its promotion.
   let readyFrom = startedAt;
+  let memoryTimer: NodeJS.Timeout | null = null;
   try {
     // Validated by the supervisor: the worker does not load the schema library (a faster start).
     const config = options.config;
@@ -186,6 +187,8 @@ async function main(): Promise<void> {
       logger.info({ ms: Date.now() - startedAt }, 'standby worker loaded: waiting to be promoted');
       await new Promise<void>((resolve) => destination.flush(() => resolve()));
       send({ cmd: 'standby-ready', pid: process.pid });
+      // A waiting standby's memory is shown in /metrics (the memory guard ignores it until it serves).
+      reportMemory({ now: true });
       await promoted;
     }
     readyFrom = promotedAt;
@@ -209,11 +212,22 @@ async function main(): Promise<void> {
   // the supervisor's "gateway listening" that answers it is logged after them, not before.
   await new Promise<void>((resolve) => destination.flush(() => resolve()));
   send({ cmd: 'ready', pid: process.pid });
-  // For the supervisor's memory guard, whether or not a limit is set now: a limit set in
-  // the config file later applies to this worker without replacing it. One small IPC
-  // message every few seconds.
-  setInterval(() => send({ cmd: 'memory', rssBytes: process.memoryUsage.rss() }), options.config.gateway.worker.memoryCheckMs).unref();
+  reportMemory({ now: false });
   if (options.background) await handlers['start-background']({});
+
+  /**
+   * For the supervisor's memory guard, whether or not a limit is set now: a limit set in the
+   * config file later applies to this worker without replacing it. One small IPC message
+   * every few seconds (started once: a standby starts it while it waits, with a first report
+   * at once so that /metrics shows it; a serving worker's first report comes after the
+   * interval, once its background services have loaded).
+   */
+  function reportMemory({ now }: { now: boolean }): void {
+    if (memoryTimer) return;
+    const report = () => send({ cmd: 'memory', rssBytes: process.memoryUsage.rss() });
+    if (now) report();
+    memoryTimer = setInterval(report, options.config.gateway.worker.memoryCheckMs).unref();
+  }
 
   /** Start-up failed in a way a new worker would not fix: say why, then exit. */
   function failStart(err: unknown): void {

@@ -74,7 +74,7 @@ export function createPromMetrics(sources: PromMetricsSources) {
   counterFromSupervisor('xopc_worker_standby_promotions_total', 'Standby workers promoted to serve (after a crash, or a memory-guard replacement) since the supervisor started', (s) => s.standby?.promotions ?? 0);
   counterFromSupervisor('xopc_worker_standby_crashes_total', 'Standby workers that exited without being asked to (not counted as worker crashes)', (s) => s.standby?.crashes ?? 0);
 
-  const memory = new Gauge({ name: 'xopc_process_resident_memory_bytes', help: 'Resident memory (RSS), by process (worker, supervisor)', labelNames: ['process'] as const, registers });
+  const memory = new Gauge({ name: 'xopc_process_resident_memory_bytes', help: 'Resident memory (RSS), by process (worker, supervisor, and a waiting standby worker)', labelNames: ['process'] as const, registers });
   const heap = new Gauge({ name: 'xopc_process_heap_used_bytes', help: 'V8 heap in use, by process (worker, supervisor)', labelNames: ['process'] as const, registers });
   const loopDelay = new Gauge({ name: 'xopc_process_event_loop_delay_seconds', help: 'Event-loop delay since the previous sample (mean, p99, max), by process (worker, supervisor)', labelNames: ['process', 'stat'] as const, registers });
   const setProcess = (name: string, stats: SupervisorStats['process']) => {
@@ -114,6 +114,9 @@ export function createPromMetrics(sources: PromMetricsSources) {
       setProcess('worker', sampler.sample());
       const stats = sources.supervisor();
       if (stats) setProcess('supervisor', stats.process);
+      // A waiting standby reports only its RSS; the series is there while one waits.
+      if (stats?.standby?.rssBytes != null) memory.set({ process: 'standby' }, stats.standby.rssBytes);
+      else memory.remove({ process: 'standby' });
       return { contentType: registry.contentType, body: await registry.metrics() };
     },
   };
