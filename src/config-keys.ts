@@ -4,7 +4,8 @@ import { CONFIG_SCHEMA, isSecretKey, maskToken } from './config.js';
  * Dotted config keys (`gateway.port`, `agents.list.main.model`) over the config schema and a
  * config object: which keys exist, reading, setting and removing one. Array elements are
  * addressed by their `id` when they have one (`agents.list.main`), else (or too) by index
- * (`agents.list.0`, also written `agents.list[0]`).
+ * (`agents.list.0`, also written `agents.list[0]`). A name with a dot in it is quoted in
+ * brackets: `providers["ollama.lan"].apiKey`.
  */
 
 /** The parts of a valibot schema this walk reads (object entries, record values, array items, wrappers). */
@@ -25,11 +26,39 @@ export class ConfigKeyError extends Error {
 const WRAPPERS = new Set(['optional', 'nullable', 'nullish', 'non_optional', 'non_nullable', 'non_nullish', 'exact_optional', 'undefinedable']);
 const ROOT = CONFIG_SCHEMA as unknown as SchemaNode;
 
-/** `agents.list[0].model` -> ['agents', 'list', '0', 'model']; an empty segment is a ConfigKeyError. */
+// One segment of a key: a dotted name, `[name]`, or a quoted `["name"]` / `['name']`, which may hold dots and brackets.
+const SEGMENT = /^(?:\.?([^.[\]"']+)|\[(?:"([^"]+)"|'([^']+)'|([^.[\]"']+))\])/;
+
+/**
+ * `agents.list[0].model` -> ['agents', 'list', '0', 'model'];
+ * `providers["ollama.lan"].apiKey` -> ['providers', 'ollama.lan', 'apiKey'].
+ * An empty segment or a stray bracket or quote is a ConfigKeyError.
+ */
 export function splitKey(key: string): string[] {
-  const segments = key.replace(/\[([^\]]*)\]/g, '.$1').split('.');
-  if (segments.some((segment) => segment === '')) throw new ConfigKeyError(`"${key}" is not a config key: write it as dotted names, e.g. gateway.port or agents.list.main.model`);
+  const segments: string[] = [];
+  let rest = key;
+  while (rest !== '') {
+    const match = SEGMENT.exec(rest);
+    // A name after the first must follow a dot or come in brackets.
+    if (!match || (segments.length > 0 && rest[0] !== '.' && rest[0] !== '[') || (segments.length === 0 && rest[0] === '.')) {
+      throw new ConfigKeyError(`"${key}" is not a config key: write it as dotted names, e.g. gateway.port or agents.list.main.model (a name with a dot in brackets: providers["ollama.lan"].apiKey)`);
+    }
+    segments.push(match[1] ?? match[2] ?? match[3] ?? match[4]!);
+    rest = rest.slice(match[0].length);
+  }
+  if (segments.length === 0) throw new ConfigKeyError('"" is not a config key: write it as dotted names, e.g. gateway.port or agents.list.main.model');
   return segments;
+}
+
+/** The key of `segments`, as splitKey reads it back: dotted names, a name with a dot (or bracket, quote) quoted in brackets. */
+export function joinKey(segments: readonly string[]): string {
+  return segments.reduce((key, segment) => appendKey(key, segment), '');
+}
+
+/** `key` with one more segment. */
+function appendKey(key: string, segment: string): string {
+  if (/[.[\]"']/.test(segment)) return `${key}[${segment.includes('"') ? `'${segment}'` : `"${segment}"`}]`;
+  return key === '' ? segment : `${key}.${segment}`;
 }
 
 /** The schema without its optional/nullable wrappers. */
@@ -80,7 +109,7 @@ export function knownKeys(value: unknown, node: SchemaNode | undefined = ROOT, p
   const base = unwrap(node);
   const keys: string[] = [];
   const visit = (name: string, childValue: unknown, child: SchemaNode | undefined) => {
-    const key = prefix ? `${prefix}.${name}` : name;
+    const key = appendKey(prefix, name);
     keys.push(key, ...knownKeys(childValue, child, key));
   };
   if (Array.isArray(value)) {
@@ -106,9 +135,16 @@ function distance(a: string, b: string): number {
 
 /** The `count` known keys nearest to `key` (fewest edits, then closest in depth). */
 export function nearestKeys(key: string, value: unknown, count = 3): string[] {
-  const depth = key.split('.').length;
+  const depthOf = (text: string) => {
+    try {
+      return splitKey(text).length;
+    } catch {
+      return text.split('.').length;
+    }
+  };
+  const depth = depthOf(key);
   return [...new Set(knownKeys(value))]
-    .map((known) => ({ known, score: distance(key.toLowerCase(), known.toLowerCase()), depthGap: Math.abs(known.split('.').length - depth) }))
+    .map((known) => ({ known, score: distance(key.toLowerCase(), known.toLowerCase()), depthGap: Math.abs(depthOf(known) - depth) }))
     .sort((a, b) => a.score - b.score || a.depthGap - b.depthGap)
     .slice(0, count)
     .map((entry) => entry.known);
@@ -135,7 +171,7 @@ export function readKey(config: Record<string, unknown>, key: string): KeyValue 
   let value: unknown = config;
   let node: SchemaNode | undefined = ROOT;
   for (const [i, segment] of segments.entries()) {
-    const parentKey = segments.slice(0, i).join('.');
+    const parentKey = joinKey(segments.slice(0, i));
     if (Array.isArray(value)) {
       const index = elementIndex(value, segment);
       if (index === -1) throw unknownKey(key, config);
@@ -187,7 +223,7 @@ export function writeKey(raw: Record<string, unknown>, key: string, value: unkno
       slot.set(fallback);
       next = slot.get();
     }
-    if (!isObject(next) && !Array.isArray(next)) throw new ConfigKeyError(`"${segments.slice(0, i + 1).join('.')}" is ${kindOf(next)}, it has no key "${segments[i + 1]}"`);
+    if (!isObject(next) && !Array.isArray(next)) throw new ConfigKeyError(`"${joinKey(segments.slice(0, i + 1))}" is ${kindOf(next)}, it has no key "${segments[i + 1]}"`);
     container = next;
     node = child;
   }
@@ -268,7 +304,7 @@ function locate(container: Record<string, unknown> | unknown[], segment: string,
 /** `value` with every secret under `key` masked (maskToken), for printing. */
 export function maskSecrets(value: unknown, key: string): unknown {
   if (typeof value === 'string') return isSecretKey(key) ? maskToken(value) : value;
-  if (Array.isArray(value)) return value.map((element, index) => maskSecrets(element, `${key}.${index}`));
-  if (isObject(value)) return Object.fromEntries(Object.entries(value).map(([name, child]) => [name, maskSecrets(child, key ? `${key}.${name}` : name)]));
+  if (Array.isArray(value)) return value.map((element, index) => maskSecrets(element, appendKey(key, String(index))));
+  if (isObject(value)) return Object.fromEntries(Object.entries(value).map(([name, child]) => [name, maskSecrets(child, appendKey(key, name))]));
   return value;
 }

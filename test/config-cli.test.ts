@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { commandSpecs } from '../src/cli-argv.js';
 import { buildConfigCli } from '../src/commands/config.js';
 import { maskToken } from '../src/config.js';
+import { ConfigKeyError, joinKey, knownKeys, splitKey } from '../src/config-keys.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CLI, childEnv, removeHome, runCli, startGateway, tempHome, waitUntil } from './helpers/gateway.js';
 import { runLoad } from './helpers/load.js';
@@ -66,6 +67,48 @@ test('set then get: numbers, text, booleans, lists, objects and agents by id, re
   // --string: digits stay text.
   assert.equal((await xopc(home, 'config', 'set', 'agents.list.ops.systemPrompt', '42', '--string')).code, 0);
   assert.equal((await xopc(home, 'config', 'get', 'agents.list.ops.systemPrompt', '--json')).stdout, '"42"\n');
+});
+
+test('keys: dotted names, [index], and a name with a dot quoted in brackets; each key reads back as it is written', () => {
+  const cases: Array<[string, string[]]> = [
+    ['gateway.port', ['gateway', 'port']],
+    ['agents.list[0].model', ['agents', 'list', '0', 'model']],
+    ['providers["ollama.lan"].apiKey', ['providers', 'ollama.lan', 'apiKey']],
+    ["providers['a\"b'].baseUrl", ['providers', 'a"b', 'baseUrl']],
+    ['providers[local].baseUrl', ['providers', 'local', 'baseUrl']],
+  ];
+  for (const [key, segments] of cases) {
+    assert.deepEqual(splitKey(key), segments, key);
+    assert.deepEqual(splitKey(joinKey(segments)), segments, `${key} round trip`);
+  }
+  assert.equal(joinKey(['providers', 'ollama.lan', 'apiKey']), 'providers["ollama.lan"].apiKey');
+  assert.equal(joinKey(['agents', 'list', '0']), 'agents.list.0');
+  for (const bad of ['', '.gateway', 'gateway.', 'gateway..port', 'providers[ollama.lan].apiKey', 'providers[].x', 'providers["x"', 'gateway"port']) {
+    assert.throws(() => splitKey(bad), ConfigKeyError, JSON.stringify(bad));
+  }
+  assert.ok(knownKeys({ providers: { 'ollama.lan': { baseUrl: 'http://x' } } }).includes('providers["ollama.lan"].baseUrl'));
+});
+
+test('a provider whose name holds a dot is set, read, masked and unset through its bracketed key', async (t) => {
+  const { home, file } = homeWith();
+  t.after(() => removeHome(home));
+  const key = 'providers["ollama.lan"].apiKey';
+  const set = await xopc(home, 'config', 'set', key, 'sk-lan-0123456789abcdefghij');
+  assert.equal(set.code, 0, set.stderr);
+  assert.match(set.stdout, /^✅ providers\["ollama\.lan"\]\.apiKey: nothing → "sk-\.\.\.hij"$/m);
+  assert.ok(!set.stdout.includes('sk-lan-0123456789abcdefghij'), 'the key is masked');
+  assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')).providers, { 'ollama.lan': { apiKey: 'sk-lan-0123456789abcdefghij' } });
+  assert.equal((await xopc(home, 'config', 'get', key, '--show-secrets')).stdout, 'sk-lan-0123456789abcdefghij\n');
+  assert.equal((await xopc(home, 'config', 'set', 'providers["ollama.lan"].baseUrl', 'http://192.168.1.5:11434/v1')).code, 0);
+  const near = await xopc(home, 'config', 'get', 'providers["ollama.lan"].baseUri');
+  assert.equal(near.code, 2, 'a bad key is a usage error');
+  assert.match(near.stderr, /nearest known keys: providers\["ollama\.lan"\]\.baseUrl/);
+  const malformed = await xopc(home, 'config', 'get', 'providers[ollama.lan].apiKey');
+  assert.equal(malformed.code, 2);
+  assert.match(malformed.stderr, /a name with a dot in brackets: providers\["ollama\.lan"\]\.apiKey/);
+  const unset = await xopc(home, 'config', 'unset', 'providers["ollama.lan"]');
+  assert.equal(unset.code, 0, unset.stderr);
+  assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')).providers, {});
 });
 
 test('set keeps the file\'s indentation, key order and final newline; unset brings the default back', async (t) => {

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { CliError, EXIT } from '../cli-error.js';
 import { configIssues, ENV_OVERRIDES, parseConfig, readRawConfig, type ConfigIssue } from '../config.js';
 import { fileIssues } from '../config-file.js';
-import { ConfigKeyError, maskSecrets, readKey, splitKey } from '../config-keys.js';
+import { ConfigKeyError, joinKey, maskSecrets, readKey, splitKey } from '../config-keys.js';
 import { configPath as resolveConfigPath } from '../paths.js';
 import type { TargetOptions } from './common.js';
 
@@ -30,7 +30,7 @@ export function withKeyErrors<T>(work: () => T): T {
  * the product's variables beat the file, for a gateway started with them.
  */
 export function envOverrideNotes(key: string | undefined, env: NodeJS.ProcessEnv = process.env): string[] {
-  const dotted = key === undefined ? '' : splitKey(key).join('.');
+  const dotted = key === undefined ? '' : joinKey(splitKey(key));
   return ENV_OVERRIDES.filter(({ key: overridden, variable }) => env[variable] && (dotted === '' || overridden === dotted || overridden.startsWith(`${dotted}.`))).map(
     ({ key: overridden, variable }) => `${variable} is set in this environment: a gateway started with it uses that instead of ${overridden} from the file`,
   );
@@ -60,7 +60,7 @@ export function getConfigValue(key: string | undefined, options: GetOptions): nu
   const source = issues.length === 0 ? (parseConfig(raw) as Record<string, unknown>) : raw;
   if (issues.length > 0) console.error(`⚠️  The config file is invalid (${formatIssues(issues)}): showing what it holds, without defaults`);
   const { value } = key === undefined ? { value: source } : withKeyErrors(() => readKey(source, key));
-  const dotted = key === undefined ? '' : splitKey(key).join('.');
+  const dotted = key === undefined ? '' : joinKey(splitKey(key));
   console.log(formatValue(options.showSecrets ? value : maskSecrets(value, dotted), options.json));
   for (const note of envOverrideNotes(key)) console.error(`ℹ️  ${note}`);
   return EXIT.OK;

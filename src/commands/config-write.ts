@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { CliError, EXIT } from '../cli-error.js';
 import { configIssues, parseConfig, RESTART_ONLY_KEYS, type ConfigIssue } from '../config.js';
 import { readConfigText, withConfigLock, writeConfigText } from '../config-file.js';
-import { maskSecrets, readKey, removeKey, splitKey, writeKey, type KeyEdit } from '../config-keys.js';
+import { joinKey, maskSecrets, readKey, removeKey, splitKey, writeKey, type KeyEdit } from '../config-keys.js';
 import { lockPath as resolveLockPath, configPath as resolveConfigPath } from '../paths.js';
 import { readLock } from '../lock.js';
 import type { TargetOptions } from './common.js';
@@ -78,7 +78,7 @@ function isInFile(raw: Record<string, unknown>, key: string): boolean {
  */
 async function editConfig(key: string, options: UnsetOptions, edit: (raw: Record<string, unknown>) => KeyEdit, hint: string): Promise<number> {
   const configPath = resolveConfigPath(options.config);
-  const dotted = withKeyErrors(() => splitKey(key).join('.'));
+  const dotted = withKeyErrors(() => joinKey(splitKey(key)));
   const mask = (value: unknown) => (options.showSecrets ? value : maskSecrets(value, dotted));
 
   const result = await withConfigLock(configPath, () => {
