@@ -6,6 +6,7 @@ import { isIP } from 'node:net';
 import * as v from 'valibot';
 import { writeFileAtomic } from './atomic-write.js';
 import { ConfigError } from './config-error.js';
+import { joinKey } from './config-key-syntax.js';
 
 export { ConfigError };
 
@@ -201,7 +202,8 @@ export function configIssues(input: unknown): ConfigIssue[] {
   const result = v.safeParse(schema, input);
   if (result.success) return [];
   return result.issues.map((issue) => {
-    const key = v.getDotPath(issue) || '(root)';
+    // Written as `xopc config` takes keys: a provider named `ollama.lan` is providers["ollama.lan"].
+    const key = issue.path?.length ? joinKey(issue.path.map((item) => String(item.key))) : '(root)';
     // valibot's messages quote the value they received; a secret's value must not reach the terminal or the log.
     const message = isSecretKey(key) ? issue.message.replace(/(:| but) received .*$/i, '') : issue.message;
     return { key, message };

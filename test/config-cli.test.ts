@@ -106,6 +106,10 @@ test('a provider whose name holds a dot is set, read, masked and unset through i
   const malformed = await xopc(home, 'config', 'get', 'providers[ollama.lan].apiKey');
   assert.equal(malformed.code, 2);
   assert.match(malformed.stderr, /a name with a dot in brackets: providers\["ollama\.lan"\]\.apiKey/);
+  // The schema's refusal names the key the same way, with the --string hint for digits meant as text.
+  const refused = await xopc(home, 'config', 'set', 'providers["ollama.lan"].baseUrl', '42');
+  assert.notEqual(refused.code, 0);
+  assert.match(refused.stderr, /providers\["ollama\.lan"\]\.baseUrl: .*--string/);
   const unset = await xopc(home, 'config', 'unset', 'providers["ollama.lan"]');
   assert.equal(unset.code, 0, unset.stderr);
   assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')).providers, {});
