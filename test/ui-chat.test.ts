@@ -4,7 +4,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, Page, Response } from 'playwright-core';
 import { inPage, launchChromium, needsChromium, newPage, pageErrors, seriousA11yViolations } from './helpers/browser.js';
 import { removeHome, startGateway, type Gateway } from './helpers/gateway.js';
 import { ECHO_RULE, startMockLlm, type MockLlm } from './helpers/mock-llm.js';
@@ -199,7 +199,7 @@ describe('control page: sign-in and chat', { skip: needsChromium() }, () => {
     const checks: Array<Promise<void>> = [];
     const urls: string[] = [];
     page.on('request', (request) => urls.push(request.url()));
-    page.on('response', (response) => {
+    const onResponse = (response: Response) => {
       const url = new URL(response.url());
       if (url.port !== String(gateway.port) || url.pathname.startsWith('/api/')) return;
       checks.push((async () => {
@@ -209,12 +209,17 @@ describe('control page: sign-in and chat', { skip: needsChromium() }, () => {
         assert.equal(headers['referrer-policy'], 'no-referrer', url.pathname);
         assert.ok(!(await response.body()).toString('latin1').includes(TOKEN), `${url.pathname} holds no token`);
       })());
-    });
+    };
+    page.on('response', onResponse);
     await page.goto(gateway.url(`/#token=${TOKEN}`));
     await page.locator('#chat-input').waitFor({ timeout: WAIT_MS });
     await page.waitForLoadState('load');
+    // The Markdown renderer and the other views are fetched after the first paint: check them too,
+    // and read every body before the page closes. A function, not a string: the CSP forbids evaluating strings.
+    await page.waitForFunction(() => (globalThis as any).performance.getEntriesByType('resource').filter((r: { name: string; responseEnd: number }) => r.name.includes('/assets/') && r.responseEnd > 0).length >= 8, undefined, { timeout: WAIT_MS });
+    page.off('response', onResponse);
     await Promise.all(checks);
-    assert.ok(checks.length >= 3, 'the page, its script and its stylesheet were checked');
+    assert.ok(checks.length >= 9, `the page and every file it loads were checked (${checks.length})`);
     assert.deepEqual(urls.filter((url) => url.includes(TOKEN)), [], 'the token is in no request URL (the fragment is never sent)');
     await page.context().close();
   });
