@@ -5,6 +5,13 @@ import { RESTART_ONLY_KEYS, loadConfig, type Config, type ConfigFlags } from '..
 /** Keys only the supervisor reads (the memory guard's limits): a change applies at once, no worker is replaced. */
 const SUPERVISOR_LIVE_KEYS = ['gateway.worker.maxRssMb', 'gateway.worker.maxAgeHours'];
 
+/** Whether a dotted key is one of `roots` or lies under one. */
+const under = (roots: readonly string[]) => (key: string) => roots.some((root) => key === root || key.startsWith(root + '.'));
+const needsFullRestart = under(RESTART_ONLY_KEYS);
+const appliesLive = under(SUPERVISOR_LIVE_KEYS);
+/** A key a worker applies: neither the supervisor's own from its start nor the memory guard's live limits. */
+const appliesInWorker = (key: string) => !needsFullRestart(key) && !appliesLive(key);
+
 // Polling the file's stat rather than fs.watch: it follows editors that replace the file
 // by rename, works on network and bind-mounted file systems where inotify stays silent,
 // and costs one stat a second.
@@ -51,11 +58,7 @@ export function createConfigSource(path: string, flags: ConfigFlags, initial: Co
 
   function diff(next: Config): ConfigChange & { kind: 'changed' } {
     const keys = changedKeys(current, next);
-    const under = (roots: string[]) => (key: string) => roots.some((root) => key === root || key.startsWith(root + '.'));
-    const needsFullRestart = keys.filter(under([...RESTART_ONLY_KEYS]));
-    const live = keys.filter(under(SUPERVISOR_LIVE_KEYS));
-    const forWorkers = keys.filter((key) => !needsFullRestart.includes(key) && !live.includes(key));
-    return { kind: 'changed', config: next, keys, needsFullRestart, live, forWorkers };
+    return { kind: 'changed', config: next, keys, needsFullRestart: keys.filter(needsFullRestart), live: keys.filter(appliesLive), forWorkers: keys.filter(appliesInWorker) };
   }
 
   return {
@@ -129,8 +132,7 @@ export type ConfigSource = ReturnType<typeof createConfigSource>;
 
 /** Keys that differ between two configs and that a worker applies (not the supervisor's own). */
 export function workerKeys(a: Config, b: Config): string[] {
-  const own = [...RESTART_ONLY_KEYS, ...SUPERVISOR_LIVE_KEYS];
-  return changedKeys(a, b).filter((key) => !own.some((root) => key === root || key.startsWith(root + '.')));
+  return changedKeys(a, b).filter(appliesInWorker);
 }
 
 /** Dotted keys whose values differ between two configs (leaves; arrays compared whole). */

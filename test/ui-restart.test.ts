@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { launchChromium, needsChromium, newPage, pageErrors } from './helpers/browser.js';
 import { removeHome, runCli, startGateway, type Gateway } from './helpers/gateway.js';
 import { ECHO_RULE, startMockLlm, type MockLlm } from './helpers/mock-llm.js';
@@ -24,12 +24,29 @@ describe('control page across `xopc gateway restart`', { skip: needsChromium() }
     await mock?.stop();
   });
 
+  /** A gateway whose model is mock-llm echoing each message back. */
+  const echoConfig = () => ({
+    gateway: { auth: { token: TOKEN } },
+    agents: { defaults: { model: 'mock/echo', maxRetries: 0, timeoutMs: 10_000 } },
+    providers: { mock: { baseUrl: mock.baseUrl, apiKey: 'mock-key' } },
+  });
+
+  /** Sends what the chat box holds (`text`), waits for its echo, and closes the page, which threw nothing. */
+  async function sentAndAnswered(page: Page, text: string): Promise<void> {
+    await page.locator('#chat-input').press('Enter');
+    await page.locator('.messages .message.assistant').filter({ hasText: text }).waitFor({ timeout: WAIT_MS });
+    assert.deepEqual(pageErrors(page), []);
+    await page.context().close();
+  }
+
+  /** A failed test's error, with the tail of the gateway's output when one runs. */
+  function withOutput(err: unknown, gateway: Gateway | undefined): unknown {
+    if (err instanceof Error && gateway) err.message += `\n--- gateway output (tail) ---\n${gateway.output().slice(-4000)}`;
+    return err;
+  }
+
   test('gateway unreachable: the page says "Reconnecting", keeps what was typed, and recovers by itself once the gateway is back', { timeout: 120_000 }, async () => {
-    const config = {
-      gateway: { auth: { token: TOKEN } },
-      agents: { defaults: { model: 'mock/echo', maxRetries: 0, timeoutMs: 10_000 } },
-      providers: { mock: { baseUrl: mock.baseUrl, apiKey: 'mock-key' } },
-    };
+    const config = echoConfig();
     let gateway: Gateway | undefined = await startGateway({ config });
     const home = gateway.home;
     try {
@@ -55,13 +72,9 @@ describe('control page across `xopc gateway restart`', { skip: needsChromium() }
       gateway = await startGateway({ home, config, args: ['--port', String(port), '--host', '127.0.0.1'] });
       await page.locator('header .connection.up').filter({ hasText: 'Connected' }).waitFor({ timeout: WAIT_MS });
       assert.equal(await box.inputValue(), 'typed while the gateway is down, and more', 'nothing typed is lost');
-      await box.press('Enter');
-      await page.locator('.messages .message.assistant').filter({ hasText: 'typed while the gateway is down, and more' }).waitFor({ timeout: WAIT_MS });
-      assert.deepEqual(pageErrors(page), []);
-      await page.context().close();
+      await sentAndAnswered(page, 'typed while the gateway is down, and more');
     } catch (err) {
-      if (err instanceof Error && gateway) err.message += `\n--- gateway output (tail) ---\n${gateway.output().slice(-4000)}`;
-      throw err;
+      throw withOutput(err, gateway);
     } finally {
       await gateway?.stop();
       removeHome(home);
@@ -74,11 +87,7 @@ describe('control page across `xopc gateway restart`', { skip: needsChromium() }
       try {
         gateway = await startGateway({
           env: { XOPC_ALLOW_SIGUSR1_RESTART: '1', ...(mode === 'in-process' ? { XOPC_NO_RESPAWN: '1' } : {}) },
-          config: {
-            gateway: { auth: { token: TOKEN } },
-            agents: { defaults: { model: 'mock/echo', maxRetries: 0, timeoutMs: 10_000 } },
-            providers: { mock: { baseUrl: mock.baseUrl, apiKey: 'mock-key' } },
-          },
+          config: echoConfig(),
         });
         const g = gateway;
         const page = await newPage(browser);
@@ -110,13 +119,9 @@ describe('control page across `xopc gateway restart`', { skip: needsChromium() }
         await page.evaluate("location.hash = '#/chat'");
         await box.waitFor({ timeout: WAIT_MS });
         assert.equal(await box.inputValue(), 'typed before the restart');
-        await box.press('Enter');
-        await page.locator('.messages .message.assistant').filter({ hasText: 'typed before the restart' }).waitFor({ timeout: WAIT_MS });
-        assert.deepEqual(pageErrors(page), []);
-        await page.context().close();
+        await sentAndAnswered(page, 'typed before the restart');
       } catch (err) {
-        if (err instanceof Error && gateway) err.message += `\n--- gateway output (tail) ---\n${gateway.output().slice(-4000)}`;
-        throw err;
+        throw withOutput(err, gateway);
       } finally {
         await gateway?.stop();
         if (gateway) removeHome(gateway.home);
