@@ -110,6 +110,9 @@ export async function cronAcrossRestarts(options: { mock: MockLlm; mode: 'in-pro
     jobId = created.job.id;
     await waitUntil(() => seen.size >= 1, 30_000, 'the first run');
     for (let restart = 0; restart < restarts; restart++) {
+      // Every other restart waits for a run in progress, so that some surely fall in the middle
+      // of one (the timing alone left all five between runs now and then); the others fall where the random pause put them.
+      if (restart % 2 === 0) await waitUntil(() => collect()?.running, 3 * PERIOD_S * 1000, 'a run in progress to restart during');
       const serving = gateway.lock()!;
       const signalledAt = Date.now();
       if (collect()?.running) straddling += 1;
